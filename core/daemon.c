@@ -1,0 +1,223 @@
+/* Start-up order: directories, metadata, plugins, gRPC server, services,
+ * then READY=1 to systemd. Shutdown runs the other way, on SIGTERM/SIGINT:
+ * stop accepting, end every call, close plugins, close the database. */
+#include "daemon.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "build_info.h"
+#include "events/events.h"
+#include "metadata/db.h"
+#include "registry/registry.h"
+#include "rpc/rpc.h"
+#include "services/services.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+struct daemon {
+	uv_loop_t *loop;
+	uv_signal_t sigterm, sigint;
+	struct config *cfg;
+	struct svc_ctx svc;
+	bool stopping;
+};
+
+/* The core's services, listed as built-in plugins as containerd lists them,
+ * so tools that look a service up by plugin name find it. */
+static const char *const metadata_requires[] = {"io.containerd.content.v1", "io.containerd.snapshotter.v1", NULL};
+static const char *const grpc_requires[] = {"io.containerd.metadata.v1", "io.containerd.event.v1", NULL};
+static const char *const no_requires[] = {NULL};
+
+#define BUILTIN(t, i, r) { UCD_PLUGIN_DESC_INIT, .type = (t), .id = (i), .requires_types = (r) }
+static const struct ucd_plugin_desc builtins[] = {
+	BUILTIN("io.containerd.event.v1", "exchange", no_requires),
+	BUILTIN("io.containerd.metadata.v1", "sqlite", metadata_requires),
+	BUILTIN("io.containerd.grpc.v1", "version", no_requires),
+	BUILTIN("io.containerd.grpc.v1", "introspection", grpc_requires),
+	BUILTIN("io.containerd.grpc.v1", "namespaces", grpc_requires),
+	BUILTIN("io.containerd.grpc.v1", "containers", grpc_requires),
+	BUILTIN("io.containerd.grpc.v1", "images", grpc_requires),
+	BUILTIN("io.containerd.grpc.v1", "leases", grpc_requires),
+	BUILTIN("io.containerd.grpc.v1", "events", grpc_requires),
+	BUILTIN("io.containerd.grpc.v1", "healthcheck", no_requires),
+};
+
+/* A random (version 4) UUID in its canonical lower-case form. */
+static void uuid_v4(char out[37])
+{
+	uint8_t b[16];
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+		oom();   /* getrandom on a running kernel does not fail for 16 bytes */
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static bool uuid_valid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* The server UUID survives restarts: containerd keeps it under the
+ * introspection plugin's root, and so do we. */
+static char *load_uuid(const char *root, struct ucd_error **err)
+{
+	autofree char *dir = xasprintf("%s/io.containerd.grpc.v1.introspection", root);
+	autofree char *path = xasprintf("%s/uuid", dir);
+	char buf[64] = {0};
+	if (fs_read_small(path, buf, sizeof buf - 1) > 0) {
+		buf[strcspn(buf, "\r\n")] = 0;
+		if (uuid_valid(buf))
+			return xstrdup(buf);
+		log_warn("%s holds no valid uuid: writing a new one", path);
+	}
+	uuid_v4(buf);
+	if (fs_mkdir_p(dir, 0711, err) < 0 || fs_write_atomic(path, buf, strlen(buf), 0644, err) < 0)
+		return NULL;
+	return xstrdup(buf);
+}
+
+static void after_close(void *arg)
+{
+	struct daemon *d = arg;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (d->stopping) {
+		log_warn("second %s: still shutting down", strsignal(signum));
+		return;
+	}
+	d->stopping = true;
+	log_info("received %s, shutting down", strsignal(signum));
+	sd_notify(0, "STOPPING=1");
+	svc_leases_shutdown(&d->svc);
+	rpc_server_close(d->svc.server, after_close, d);
+}
+
+static struct registry *load_plugins(struct config *cfg, const char *plugin_dir, struct ucd_error **err)
+{
+	struct registry_opts o = {0};
+	registry_opts_from_config(&o, cfg);
+	o.plugin_dir = plugin_dir;   /* main resolved it: the config's, or next to the binary */
+	struct registry *reg = registry_new(&o, err);
+	if (reg == NULL)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
+		if (registry_add_builtin(reg, &builtins[i], err) < 0) {
+			registry_free(reg);
+			return NULL;
+		}
+	}
+	if (registry_load(reg, err) < 0) {
+		registry_free(reg);
+		return NULL;
+	}
+	return reg;
+}
+
+int daemon_run(struct config *cfg, const char *plugin_dir)
+{
+	struct ucd_error *err = NULL;
+	struct daemon d = {.cfg = cfg};
+	int status = 1;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	d.loop = &loop;
+	d.svc.loop = &loop;
+	d.svc.config = cfg;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_info("starting ucontainerd version=%s revision=%s", UCD_VERSION, UCD_REVISION);
+	autofree char *md_dir = xasprintf("%s/io.containerd.metadata.v1.sqlite", cfg->root);
+	autofree char *sock_dir = xstrdup(cfg->grpc.address);
+	char *slash = strrchr(sock_dir, '/');
+	if (slash != NULL)
+		*slash = 0;
+	autofree char *uuid = NULL;
+	if (fs_mkdir_p(cfg->root, 0711, &err) < 0 || fs_mkdir_p(cfg->state, 0711, &err) < 0 ||
+	    (slash != NULL && sock_dir[0] && fs_mkdir_p(sock_dir, 0711, &err) < 0))
+		goto out;
+	if ((uuid = load_uuid(cfg->root, &err)) == NULL)
+		goto out;
+	d.svc.uuid = uuid;
+	d.svc.events = events_new();
+	if ((d.svc.db = md_open(md_dir, &err)) == NULL)
+		goto out;
+	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
+		goto out;
+
+	struct rpc_server_opts so = {
+		.address = cfg->grpc.address,
+		.uid = cfg->grpc.uid,
+		.gid = cfg->grpc.gid,
+		.mode = 0660,
+		.max_recv_message_size = (size_t)cfg->grpc.max_recv_message_size,
+		.max_send_message_size = (size_t)cfg->grpc.max_send_message_size,
+	};
+	if ((d.svc.server = rpc_server_new(&loop, &so, &err)) == NULL)
+		goto out;
+	svc_version_register(&d.svc);
+	svc_introspection_register(&d.svc);
+	svc_health_register(&d.svc);
+	svc_events_register(&d.svc);
+	svc_namespaces_register(&d.svc);
+	svc_containers_register(&d.svc);
+	svc_images_register(&d.svc);
+	svc_leases_register(&d.svc);
+	if (rpc_server_start(d.svc.server, &err) < 0)
+		goto out;
+
+	uv_signal_init(&loop, &d.sigterm);
+	uv_signal_init(&loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	log_msg(LOG_INFO, NULL, "serving... address=%s", cfg->grpc.address);
+	sd_notify(0, "READY=1");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	status = 0;
+	log_info("ucontainerd successfully shut down");
+
+out:
+	if (err != NULL) {
+		log_msg(LOG_FATAL, NULL, "%s", err->msg);
+		error_free(err);
+		if (d.svc.server != NULL) {
+			/* Started nothing: close the (unbound) server without serving. */
+			rpc_server_close(d.svc.server, NULL, NULL);
+			uv_run(&loop, UV_RUN_DEFAULT);
+		}
+	}
+	rpc_server_free(d.svc.server);
+	registry_free(d.svc.registry);
+	md_close(d.svc.db);
+	events_free(d.svc.events);
+	uv_run(&loop, UV_RUN_DEFAULT);   /* close callbacks of anything left */
+	if (uv_loop_close(&loop) != 0)
+		log_warn("event loop closed with handles still open");
+	return status;
+}

@@ -1,0 +1,400 @@
+/* The metadata database: open, migrate, statement cache, transactions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metadata/md_internal.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+int md_sql_error(sqlite3 *sql, int rc, struct ucd_error **err, const char *what)
+{
+	int code;
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		code = UCD_UNAVAILABLE;
+		break;
+	case SQLITE_FULL:
+	case SQLITE_NOMEM:
+		code = UCD_RESOURCE_EXHAUSTED;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = UCD_DATA_LOSS;
+		break;
+	default:
+		code = UCD_INTERNAL;
+	}
+	const char *msg = sql != NULL ? sqlite3_errmsg(sql) : sqlite3_errstr(rc);
+	return error_set(err, code, 0, "metadata: %s: %s", what, msg);
+}
+
+int md_step_done(struct md_db *db, sqlite3_stmt *st, struct ucd_error **err)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return md_sql_error(db->sql, rc, err, sqlite3_sql(st));
+}
+
+sqlite3_stmt *md_stmt(struct md_db *db, const char *sql, struct ucd_error **err)
+{
+	for (size_t i = 0; i < db->n_stmts; i++) {
+		struct md_stmt_entry *e = &db->stmts[i];
+		if (e->sql == sql || strcmp(e->sql, sql) == 0) {
+			if (sqlite3_stmt_busy(e->stmt)) {
+				error_set(err, UCD_INTERNAL, 0, "metadata: statement in use twice: %s", sql);
+				return NULL;
+			}
+			sqlite3_reset(e->stmt);
+			sqlite3_clear_bindings(e->stmt);
+			return e->stmt;
+		}
+	}
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error_set(err, UCD_INTERNAL, 0, "metadata: prepare `%s`: %s", sql, sqlite3_errmsg(db->sql));
+		return NULL;
+	}
+	if (db->n_stmts == db->cap_stmts) {
+		db->cap_stmts = db->cap_stmts ? db->cap_stmts * 2 : 32;
+		db->stmts = xrealloc(db->stmts, db->cap_stmts * sizeof *db->stmts);
+	}
+	db->stmts[db->n_stmts++] = (struct md_stmt_entry){ .sql = sql, .stmt = st };
+	return st;
+}
+
+static int exec(sqlite3 *sql, const char *stmts, struct ucd_error **err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(sql, stmts, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		return 0;
+	int r = md_sql_error(sql, rc, err, stmts);
+	sqlite3_free(msg);
+	return r;
+}
+
+static int pragma_int(sqlite3 *sql, const char *pragma, int *out, struct ucd_error **err)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(sql, pragma, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return md_sql_error(sql, rc, err, pragma);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	else if (rc == SQLITE_DONE)
+		*out = 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return md_sql_error(sql, rc, err, pragma);
+	return 0;
+}
+
+/* --- transactions ---------------------------------------------------------- */
+
+int md_begin(struct md_db *db, struct ucd_error **err)
+{
+	char buf[48];
+	const char *stmt = "BEGIN IMMEDIATE";
+	if (db->depth > 0) {
+		snprintf(buf, sizeof buf, "SAVEPOINT md_%d", db->depth);
+		stmt = buf;
+	}
+	if (exec(db->sql, stmt, err) < 0)
+		return error_wrap(err, "begin transaction");
+	db->depth++;
+	return 0;
+}
+
+int md_commit(struct md_db *db, struct ucd_error **err)
+{
+	if (db->depth <= 0)
+		return error_set(err, UCD_INTERNAL, 0, "metadata: commit without a transaction");
+	if (db->depth > 1) {
+		char buf[48];
+		snprintf(buf, sizeof buf, "RELEASE md_%d", db->depth - 1);
+		int r = exec(db->sql, buf, err);
+		if (r < 0) {
+			md_rollback(db);
+			return r;
+		}
+		db->depth--;
+		return 0;
+	}
+	int rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int r = md_sql_error(db->sql, rc, err, "commit");
+		if (!sqlite3_get_autocommit(db->sql))
+			sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+		db->depth = 0;
+		return r;
+	}
+	db->depth = 0;
+	return 0;
+}
+
+void md_rollback(struct md_db *db)
+{
+	if (db->depth <= 0)
+		return;
+	if (sqlite3_get_autocommit(db->sql)) {
+		/* sqlite ended the transaction itself (it does on some I/O errors):
+		 * nothing nested survives that. */
+		db->depth = 0;
+		return;
+	}
+	int rc;
+	if (db->depth > 1) {
+		char buf[80];
+		snprintf(buf, sizeof buf, "ROLLBACK TO md_%d; RELEASE md_%d", db->depth - 1, db->depth - 1);
+		rc = sqlite3_exec(db->sql, buf, NULL, NULL, NULL);
+		db->depth--;
+	} else {
+		rc = sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+		db->depth = 0;
+	}
+	if (rc != SQLITE_OK)
+		log_error("metadata: rollback failed: %s", sqlite3_errmsg(db->sql));
+}
+
+int md_tx_depth(const struct md_db *db)
+{
+	return db->depth;
+}
+
+int md_in_tx(struct md_db *db, int (*fn)(struct md_db *db, void *arg, struct ucd_error **err), void *arg,
+	     struct ucd_error **err)
+{
+	int r = md_begin(db, err);
+	if (r < 0)
+		return r;
+	r = fn(db, arg, err);
+	if (r < 0) {
+		md_rollback(db);
+		return r;
+	}
+	return md_commit(db, err);
+}
+
+/* --- migrations ------------------------------------------------------------ */
+
+static int table_count(sqlite3 *sql, int *n, struct ucd_error **err)
+{
+	return pragma_int(sql, "SELECT count(*) FROM sqlite_schema", n, err);
+}
+
+int md_migrate(sqlite3 *sql, const char *path, const struct md_migration *steps, size_t n, struct ucd_error **err)
+{
+	int version = 0, app_id = 0, tables = 0, r;
+	if ((r = pragma_int(sql, "PRAGMA user_version", &version, err)) < 0 ||
+	    (r = pragma_int(sql, "PRAGMA application_id", &app_id, err)) < 0 ||
+	    (r = table_count(sql, &tables, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (steps[i].version != (int)i + 1)
+			return error_set(err, UCD_INTERNAL, 0, "metadata: migration %zu is numbered %d", i + 1,
+					 steps[i].version);
+	int latest = (int)n;
+	if (app_id != 0 && app_id != MD_APPLICATION_ID)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0,
+				 "metadata database `%s` is not a ucontainerd database (application_id 0x%08x); "
+				 "move it away to start with an empty store",
+				 path, (unsigned)app_id);
+	if (version == 0 && tables > 0)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0,
+				 "metadata database `%s` holds tables but no ucontainerd schema version; "
+				 "move it away to start with an empty store",
+				 path);
+	if (version > latest)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0,
+				 "metadata database `%s` has schema version %d, newer than the newest this "
+				 "ucontainerd knows (%d): it was written by a newer ucontainerd; refusing to open it "
+				 "(run that version again, or move the file away to start with an empty store)",
+				 path, version, latest);
+	if (version < 0)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0,
+				 "metadata database `%s` has an invalid schema version %d", path, version);
+
+	/* Steps may rebuild tables (SQLite's ALTER TABLE procedure): foreign keys
+	 * are off while they run and checked before each commit. */
+	if (version < latest && (r = exec(sql, "PRAGMA foreign_keys = OFF", err)) < 0)
+		return r;
+	for (int v = version + 1; v <= latest; v++) {
+		const struct md_migration *m = &steps[v - 1];
+		char tail[96];
+		snprintf(tail, sizeof tail, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+			 MD_APPLICATION_ID, v);
+		int fk_bad = 0;
+		if (exec(sql, "BEGIN IMMEDIATE", err) < 0)
+			goto fail;
+		if (exec(sql, m->sql, err) < 0)
+			goto fail_rollback;
+		if (pragma_int(sql, "SELECT count(*) FROM pragma_foreign_key_check", &fk_bad, err) < 0)
+			goto fail_rollback;
+		if (fk_bad > 0) {
+			error_set(err, UCD_INTERNAL, 0, "%d rows violate foreign keys", fk_bad);
+			goto fail_rollback;
+		}
+		if (exec(sql, tail, err) < 0 || exec(sql, "COMMIT", err) < 0)
+			goto fail_rollback;
+		log_info("metadata: migrated `%s` to schema version %d (%s)", path, v, m->what);
+		continue;
+	fail_rollback:
+		sqlite3_exec(sql, "ROLLBACK", NULL, NULL, NULL);
+	fail:
+		sqlite3_exec(sql, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+		return error_wrap(err, "metadata database `%s`: migration to schema version %d (%s)", path, v,
+				  m->what);
+	}
+	return exec(sql, "PRAGMA foreign_keys = ON", err);
+}
+
+/* --- open / close ---------------------------------------------------------- */
+
+static int mkdir_p(const char *dir, struct ucd_error **err)
+{
+	char *p = xstrdup(dir);
+	for (char *s = p + 1;; s++) {
+		bool end = *s == '\0';
+		if (*s == '/' || end) {
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				int e = errno;
+				free(p);
+				return error_set(err, UCD_INTERNAL, e, "create metadata directory `%s`: %s", dir,
+						 strerror(e));
+			}
+			if (end)
+				break;
+			*s = '/';
+		}
+	}
+	free(p);
+	struct stat sb;
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return error_set(err, UCD_FAILED_PRECONDITION, errno, "metadata directory `%s` is not a directory",
+				 dir);
+	return 0;
+}
+
+struct md_db *md_open(const char *dir, struct ucd_error **err)
+{
+	if (mkdir_p(dir, err) < 0)
+		return NULL;
+	struct md_db *db = xcalloc(1, sizeof *db);
+	db->path = xasprintf("%s/%s", dir, MD_DB_FILE);
+
+	/* Create the file ourselves so it is 0600 from the start; sqlite gives the
+	 * -wal and -shm files the same mode. */
+	int fd = open(db->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		error_set(err, UCD_INTERNAL, errno, "open metadata database `%s`: %s", db->path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+
+	int rc = sqlite3_open_v2(db->path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		md_sql_error(db->sql, rc, err, "open");
+		error_wrap(err, "open metadata database `%s`", db->path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->sql, 1);
+	sqlite3_busy_timeout(db->sql, BUSY_TIMEOUT_MS);
+
+	/* The first read of the header tells a garbage file apart. */
+	int version;
+	rc = sqlite3_exec(db->sql, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT) {
+		error_set(err, UCD_DATA_LOSS, 0,
+			  "metadata database `%s` is not an SQLite database or is corrupt (%s); move it away to "
+			  "start with an empty store, or restore a backup",
+			  db->path, sqlite3_errstr(rc));
+		goto fail;
+	} else if (rc != SQLITE_OK) {
+		md_sql_error(db->sql, rc, err, "read schema");
+		error_wrap(err, "open metadata database `%s`", db->path);
+		goto fail;
+	}
+
+	/* WAL first: it is not transactional and a migration should run in it. */
+	sqlite3_stmt *st;
+	rc = sqlite3_prepare_v2(db->sql, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		const unsigned char *mode = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+		if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+			log_warn("metadata: `%s`: WAL journal mode unavailable (got %s): running with it off",
+				 db->path, mode ? (const char *)mode : sqlite3_errmsg(db->sql));
+		sqlite3_finalize(st);
+	}
+	if (exec(db->sql, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err) < 0) {
+		error_wrap(err, "open metadata database `%s`", db->path);
+		goto fail;
+	}
+	if (md_migrate(db->sql, db->path, md_migrations, md_n_migrations, err) < 0)
+		goto fail;
+	if (pragma_int(db->sql, "PRAGMA user_version", &version, err) < 0)
+		goto fail;
+	log_debug("metadata: opened `%s` (schema version %d)", db->path, version);
+	return db;
+fail:
+	md_close(db);
+	return NULL;
+}
+
+void md_close(struct md_db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->sql != NULL && !sqlite3_get_autocommit(db->sql))
+		sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < db->n_stmts; i++)
+		sqlite3_finalize(db->stmts[i].stmt);
+	free(db->stmts);
+	if (db->sql != NULL && sqlite3_close(db->sql) != SQLITE_OK)
+		log_error("metadata: close `%s`: %s", db->path, sqlite3_errmsg(db->sql));
+	free(db->path);
+	free(db);
+}
+
+const char *md_path(const struct md_db *db)
+{
+	return db->path;
+}
+
+int64_t md_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void md_free(void *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+void md_free_array(void *msgs, size_t n)
+{
+	void **a = msgs;
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		md_free(a[i]);
+	free(a);
+}

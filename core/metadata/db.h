@@ -1,0 +1,193 @@
+/* The metadata store: namespaces, containers, images and leases in sqlite3.
+ *
+ * One `struct md_db` per daemon, used ON THE LOOP THREAD only (sqlite runs in
+ * serialized mode but the transaction state kept here is not locked). The file
+ * is `<dir>/meta.db` in WAL mode; see docs/metadata.md for the schema, the
+ * migrations and what is stored how.
+ *
+ * Conventions (STYLE.md B4/B5):
+ * - Fallible functions return 0 or -code and take `struct ucd_error **err`
+ *   last. Messages are containerd's own error strings, class suffix included
+ *   (`container "x" in namespace "default": not found`), so a client sees the
+ *   same grpc-message as from containerd.
+ * - Every store function runs in a transaction: its own, nested as a
+ *   savepoint inside the caller's when the caller opened one with md_begin().
+ *   A request handler opens one transaction (md_begin), calls the store and
+ *   ends it with md_commit or md_rollback.
+ * - Inputs are borrowed. Messages handed out (`**out`) are owned by the caller
+ *   and freed with md_free() / md_free_array(); they are ordinary protobuf-c
+ *   messages (all members from malloc) that can be packed as they are.
+ * - Lists are sorted by key (byte order), as containerd's bolt buckets are.
+ */
+#pragma once
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ucontainerd/error.h>
+
+#include "containerd/services/containers/v1/containers.pb-c.h"
+#include "containerd/services/images/v1/images.pb-c.h"
+#include "containerd/services/leases/v1/leases.pb-c.h"
+#include "containerd/services/namespaces/v1/namespace.pb-c.h"
+
+#define MD_DB_FILE "meta.db"
+/* The newest schema version this binary knows (PRAGMA user_version). */
+#define MD_SCHEMA_VERSION 1
+/* PRAGMA application_id of a ucontainerd metadata database ("UCDM"). */
+#define MD_APPLICATION_ID 0x5543444d
+/* Lease label holding an RFC 3339 expiry time (containerd's gc.expire). */
+#define MD_LABEL_GC_EXPIRE "containerd.io/gc.expire"
+
+struct md_db;
+
+/* --- lifecycle and transactions ---------------------------------------- */
+
+/* Opens (creating if needed, mode 0700 for the directory and 0600 for the
+ * file) `<dir>/meta.db`, sets WAL, synchronous=NORMAL, foreign keys and a
+ * busy timeout, and migrates the schema to MD_SCHEMA_VERSION, one transaction
+ * per step. Refuses (FAILED_PRECONDITION) a database whose version is newer
+ * than this binary knows or that is not a ucontainerd database, and
+ * (DATA_LOSS) a file that is not an SQLite database at all. */
+struct md_db *md_open(const char *dir, struct ucd_error **err);
+/* Rolls back an open transaction, finalizes the statement cache and closes. */
+void md_close(struct md_db *db);
+/* Full path of the database file. */
+const char *md_path(const struct md_db *db);
+
+/* Opens a transaction, or a savepoint when one is already open. */
+int md_begin(struct md_db *db, struct ucd_error **err);
+/* Commits (or releases the savepoint). On failure everything is rolled back. */
+int md_commit(struct md_db *db, struct ucd_error **err);
+/* Rolls back the innermost md_begin. */
+void md_rollback(struct md_db *db);
+/* Transaction nesting depth: 0 when none is open. */
+int md_tx_depth(const struct md_db *db);
+
+/* --- common types -------------------------------------------------------- */
+
+/* A borrowed string pair: a label given to the store. */
+struct md_kv {
+	const char *key;
+	const char *value;
+};
+
+/* Filter callback for lists: true keeps `obj` (the message type of the list). */
+typedef bool (*md_match_fn)(const ProtobufCMessage *obj, void *arg);
+
+/* A map field as protobuf-c lays it out is an array of entry messages whose
+ * field 1 is the key and field 2 the value: these read them, for any map
+ * type. md_entry_str gives "" for a non-string value. */
+const char *md_entry_key(const ProtobufCMessage *entry);
+const char *md_entry_str(const ProtobufCMessage *entry);
+
+/* Frees one message from this module; NULL is fine. */
+void md_free(void *msg);
+/* Frees `n` messages and the array holding them; NULL is fine. */
+void md_free_array(void *msgs, size_t n);
+/* Wall clock in nanoseconds since the epoch (what created_at records). */
+int64_t md_now(void);
+
+/* --- namespaces (not namespaced themselves) ------------------------------ */
+
+/* AlreadyExists when the name is taken (also by implicit creation). The name
+ * is validated like containerd's identifiers; empty label values are not
+ * stored. */
+int md_namespace_create(struct md_db *db, const char *name, const struct md_kv *labels, size_t n_labels,
+			struct ucd_error **err);
+/* containerd semantics: a namespace that does not exist reads as one without
+ * labels (*out is still set). */
+int md_namespace_get(struct md_db *db, const char *name, Containerd__Services__Namespaces__V1__Namespace **out,
+		     struct ucd_error **err);
+int md_namespace_exists(struct md_db *db, const char *name, bool *exists, struct ucd_error **err);
+int md_namespace_list(struct md_db *db, Containerd__Services__Namespaces__V1__Namespace ***out, size_t *n,
+		      struct ucd_error **err);
+/* Applies `labels` by field mask: no paths = replace all labels, `labels` =
+ * the same, `labels.<key>` = set that key from `labels` (absent or empty =
+ * remove it); any other path is InvalidArgument. Creates the namespace when
+ * it does not exist (as containerd does). *out (optional) = the result. */
+int md_namespace_update(struct md_db *db, const char *name, const struct md_kv *labels, size_t n_labels,
+			const char *const *paths, size_t n_paths,
+			Containerd__Services__Namespaces__V1__Namespace **out, struct ucd_error **err);
+/* FailedPrecondition while the namespace holds images or containers
+ * (message lists them, as containerd); its leases are deleted with it. */
+int md_namespace_delete(struct md_db *db, const char *name, struct ucd_error **err);
+
+/* --- containers ------------------------------------------------------------ */
+
+int md_container_get(struct md_db *db, const char *ns, const char *id,
+		     Containerd__Services__Containers__V1__Container **out, struct ucd_error **err);
+/* match may be NULL (all). */
+int md_container_list(struct md_db *db, const char *ns, md_match_fn match, void *arg,
+		      Containerd__Services__Containers__V1__Container ***out, size_t *n, struct ucd_error **err);
+/* Validates as containerd (id, runtime.name, spec, labels, extensions,
+ * snapshotter), creates the namespace if needed, sets created_at/updated_at.
+ * The stored record keeps every field of `c`, unknown ones too. */
+int md_container_create(struct md_db *db, const char *ns, const Containerd__Services__Containers__V1__Container *c,
+			Containerd__Services__Containers__V1__Container **out, struct ucd_error **err);
+/* containerd's field mask: labels, labels.<k>, spec, extensions,
+ * extensions.<k>, image, snapshotkey; no paths = all of those, and then a
+ * different snapshotter or runtime.name is an error (immutable). */
+int md_container_update(struct md_db *db, const char *ns, const Containerd__Services__Containers__V1__Container *c,
+			const char *const *paths, size_t n_paths,
+			Containerd__Services__Containers__V1__Container **out, struct ucd_error **err);
+int md_container_delete(struct md_db *db, const char *ns, const char *id, struct ucd_error **err);
+
+/* --- images ------------------------------------------------------------------ */
+
+int md_image_get(struct md_db *db, const char *ns, const char *name, Containerd__Services__Images__V1__Image **out,
+		 struct ucd_error **err);
+int md_image_list(struct md_db *db, const char *ns, md_match_fn match, void *arg,
+		  Containerd__Services__Images__V1__Image ***out, size_t *n, struct ucd_error **err);
+/* Validates name, labels and target (digest, size > 0, media type). */
+int md_image_create(struct md_db *db, const char *ns, const Containerd__Services__Images__V1__Image *img,
+		    Containerd__Services__Images__V1__Image **out, struct ucd_error **err);
+/* Field mask: labels, labels.<k>, target, annotations, annotations.<k>; no
+ * paths = replace the image (created_at kept). */
+int md_image_update(struct md_db *db, const char *ns, const Containerd__Services__Images__V1__Image *img,
+		    const char *const *paths, size_t n_paths, Containerd__Services__Images__V1__Image **out,
+		    struct ucd_error **err);
+int md_image_delete(struct md_db *db, const char *ns, const char *name, struct ucd_error **err);
+
+/* --- leases ---------------------------------------------------------------------- */
+
+/* `id` must be set (the service generates one when the client gave none).
+ * A valid `containerd.io/gc.expire` label (RFC 3339) sets the expiry. */
+int md_lease_create(struct md_db *db, const char *ns, const char *id, const struct md_kv *labels, size_t n_labels,
+		    Containerd__Services__Leases__V1__Lease **out, struct ucd_error **err);
+int md_lease_get(struct md_db *db, const char *ns, const char *id, Containerd__Services__Leases__V1__Lease **out,
+		 struct ucd_error **err);
+int md_lease_list(struct md_db *db, const char *ns, md_match_fn match, void *arg,
+		  Containerd__Services__Leases__V1__Lease ***out, size_t *n, struct ucd_error **err);
+/* Deletes the lease and its resource references. */
+int md_lease_delete(struct md_db *db, const char *ns, const char *id, struct ucd_error **err);
+/* Resource types as containerd: "content" (id = a valid digest), "ingests",
+ * "snapshots/<snapshotter>"; anything else is Unimplemented. Adding twice is
+ * fine; deleting an absent reference too. The lease must exist. */
+int md_lease_add_resource(struct md_db *db, const char *ns, const char *id, const char *type, const char *rid,
+			  struct ucd_error **err);
+int md_lease_delete_resource(struct md_db *db, const char *ns, const char *id, const char *type, const char *rid,
+			     struct ucd_error **err);
+/* Ordered content, ingests, snapshots/<snapshotter> (then by id). */
+int md_lease_list_resources(struct md_db *db, const char *ns, const char *id,
+			    Containerd__Services__Leases__V1__Resource ***out, size_t *n, struct ucd_error **err);
+/* Deletes the leases whose expiry is before `now` (ns since the epoch), in
+ * `ns` or in every namespace when ns is NULL. *n_deleted is optional. */
+int md_lease_delete_expired(struct md_db *db, const char *ns, int64_t now, size_t *n_deleted, struct ucd_error **err);
+/* Earliest lease expiry over all namespaces: 1 and *at set, 0 when no lease
+ * expires, or -code. */
+int md_lease_next_expiry(struct md_db *db, int64_t *at, struct ucd_error **err);
+
+/* --- validation shared with the services ------------------------------------ */
+
+/* containerd's identifiers.Validate (namespace and container names). */
+int md_validate_identifier(const char *s, struct ucd_error **err);
+/* containerd's labels.Validate: key + value at most 4096 bytes. */
+int md_validate_label(const char *key, const char *value, struct ucd_error **err);
+/* go-digest's Digest.Validate: NULL when valid, else its error text
+ * ("invalid checksum digest format", ...). */
+const char *md_digest_error(const char *digest);
+/* Go's time.Parse(time.RFC3339, s) into ns since the epoch. */
+bool md_parse_rfc3339(const char *s, int64_t *ns);
+/* Go's %q of s (what containerd's messages show); caller frees. */
+char *md_quote(const char *s);

@@ -1,0 +1,87 @@
+/* Private to core/registry: the pieces registry.c is built from.
+ *
+ *   loader.c         file name -> URI, dlopen, the ABI gate, descriptor checks
+ *   plugin_config.c  config field tables: validation, defaults, TOML -> struct,
+ *                    `config default` printing
+ *   host.c           struct ucd_host, the plugins' only door into the core
+ *   registry.c       records, dependency order, init/close, lookups
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <ucontainerd/host.h>
+
+#include "registry/registry.h"
+
+struct toml_value;
+
+/* A growable NULL-terminated array of pointers (v[n] == NULL whenever v). */
+struct ptrvec {
+	void **v;
+	size_t n, cap;
+};
+void ptrvec_push(struct ptrvec *pv, void *p);
+/* Calls free() on every element, then frees the array. */
+void ptrvec_free_all(struct ptrvec *pv);
+void ptrvec_fini(struct ptrvec *pv);
+
+/* ---- loader.c ---- */
+
+/* The descriptor size of ABI 1.0: what a descriptor must at least cover. */
+#define LOADER_DESC_SIZE_1_0 (offsetof(struct ucd_plugin_desc, reserved) + 4 * sizeof(uintptr_t))
+
+/* Opens `path` (RTLD_NOW | RTLD_LOCAL), finds the entry symbol and passes its
+ * descriptor through the ABI gate and loader_validate; the descriptor's type
+ * and id must be `type` and `id` (from the file name `name`, used in
+ * messages). On success *handle and *desc are set. On failure the .so is
+ * closed again and *err says why in words an operator can act on. */
+int loader_open(const char *path, const char *name, const char *type, const char *id, void **handle,
+                const struct ucd_plugin_desc **desc, struct ucd_error **err);
+/* Checks what the ABI gate does not: init present, requires well-formed,
+ * reserved members zero, the config table sound. `what` names the plugin in
+ * messages ("`x.so`", "built-in `uri`"). */
+int loader_validate(const struct ucd_plugin_desc *d, const char *what, bool need_init, struct ucd_error **err);
+/* Type and id shapes: [a-z0-9] then [a-z0-9_.-]; id: [A-Za-z0-9_.-]+ not
+ * starting with a dot. */
+bool loader_valid_type(const char *type);
+bool loader_valid_id(const char *id);
+/* dirent names of `dir`, sorted by strcmp, hidden ones excluded. Returns -1
+ * with errno set if the directory cannot be read. */
+int loader_list_dir(const char *dir, struct ptrvec *names);
+
+/* ---- plugin_config.c ---- */
+
+/* Checks a field table against config_size: names unique and present, types
+ * known, offsets in range, defaults parse as their type. */
+int plugin_config_validate(const struct ucd_config_field *fields, size_t config_size, const char *what,
+                           struct ucd_error **err);
+/* Stores every field's default into base (config_size zeroed bytes), then
+ * the values of `table` (may be NULL). Strings and arrays it allocates are
+ * pushed onto *allocs. On failure returns -1 and *msg (malloc'd) reads
+ * "FILE:LINE:COL: unknown key `x`; known keys: ..." or "...: `x` must be an
+ * integer, not a string". */
+int plugin_config_fill(const struct ucd_config_field *fields, void *base, const struct toml_value *table,
+                       const char *file, struct ptrvec *allocs, char **msg);
+/* Prints the keys of `fields` (then their sub-tables) at `indent`, as the
+ * body of the section whose TOML header path is `section` (e.g.
+ * `plugins."io.containerd.x.v1.y"`). */
+void plugin_config_print(FILE *out, const struct ucd_config_field *fields, const char *section, int indent);
+/* Go's time.ParseDuration syntax ("1h30m", "250ms", "-1.5s", "0"). */
+bool plugin_config_parse_duration(const char *s, int64_t *ns);
+
+/* ---- host.c ---- */
+
+void host_fill(struct ucd_host *h);
+/* logfmt value: bare if it needs no quoting, else quoted with escapes (malloc'd). */
+char *host_logfmt_value(const char *s);
+
+/* ---- registry.c, called by host.c ---- */
+
+int registry_host_get_plugin(const struct ucd_host *host, const char *type, const char *id, void **self,
+                             const void **ops, struct ucd_error **err);
+int registry_host_export_set(const struct ucd_init_ctx *ic, const char *key, const char *value,
+                             struct ucd_error **err);
+int registry_host_capability_add(const struct ucd_init_ctx *ic, const char *capability, struct ucd_error **err);
+int registry_host_platform_add(const struct ucd_init_ctx *ic, const char *os, const char *architecture,
+                               const char *variant, struct ucd_error **err);

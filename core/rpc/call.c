@@ -1,0 +1,446 @@
+/* One gRPC call = one HTTP/2 stream: request headers, request messages,
+ * response messages and the status trailers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rpc/frame.h"
+#include "rpc/internal.h"
+#include "util/error.h"
+#include "util/identifiers.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define MAX_HEADERS 256
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+static bool call_is_done(const struct rpc_call *call)
+{
+	return call->finished || call->cancelled || call->conn == NULL;
+}
+
+static void flush_soon(struct rpc_call *call)
+{
+	/* Inside nghttp2's receive callbacks the session may not send: the read
+	 * path flushes once nghttp2_session_mem_recv returns. */
+	if (call->conn != NULL && !call->conn->in_recv)
+		conn_flush(call->conn);
+}
+
+struct rpc_call *call_new(struct rpc_conn *c, int32_t stream_id)
+{
+	struct rpc_call *call = xcalloc(1, sizeof *call);
+	call->refs = 1;            /* the stream's reference */
+	call->conn = c;
+	call->stream_id = stream_id;
+	list_add_tail(&c->calls, &call->node);
+	return call;
+}
+
+void rpc_call_ref(struct rpc_call *call) { call->refs++; }
+
+void rpc_call_unref(struct rpc_call *call)
+{
+	if (call == NULL || --call->refs > 0)
+		return;
+	for (size_t i = 0; i < call->n_headers; i++) {
+		free(call->headers[i].name);
+		free(call->headers[i].value);
+	}
+	free(call->headers);
+	buf_free(&call->in);
+	buf_free(&call->out);
+	free(call->status_msg);
+	free(call);
+}
+
+static void deadline_closed(uv_handle_t *h)
+{
+	struct rpc_call *call = h->data;
+	free(h);
+	rpc_call_unref(call);
+}
+
+static void stop_deadline(struct rpc_call *call)
+{
+	if (call->deadline == NULL)
+		return;
+	uv_timer_stop(call->deadline);
+	uv_close((uv_handle_t *)call->deadline, deadline_closed);
+	call->deadline = NULL;
+}
+
+/* grpc-message is percent-encoded: anything outside printable ASCII, and '%'. */
+static char *percent_encode(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xmalloc(n * 3 + 1), *p = out;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c > 0x7e || c == '%')
+			p += sprintf(p, "%%%02X", c);
+		else
+			*p++ = (char)c;
+	}
+	*p = 0;
+	return out;
+}
+
+static void start_response(struct rpc_call *call)
+{
+	nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+	nghttp2_data_provider prd = {.source.ptr = call, .read_callback = conn_data_source_read};
+	call->response_started = true;
+	int r = nghttp2_submit_response(call->conn->h2, call->stream_id, nva, ARRAY_LEN(nva), &prd);
+	if (r != 0)
+		log_debug("rpc: submit response on stream %d: %s", call->stream_id, nghttp2_strerror(r));
+}
+
+static void resume(struct rpc_call *call)
+{
+	if (call->deferred) {
+		call->deferred = false;
+		nghttp2_session_resume_data(call->conn->h2, call->stream_id);
+	}
+}
+
+void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	if (call_is_done(call))
+		return;
+	size_t size = protobuf_c_message_get_packed_size(msg);
+	size_t max = call->conn->srv->max_send;
+	if (size > max || size > UINT32_MAX) {
+		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
+				"grpc: trying to send message larger than max (%zu vs. %zu)", size, max);
+		return;
+	}
+	uint8_t *p = buf_reserve(&call->out, GRPC_FRAME_HEADER + size);
+	frame_header(p, (uint32_t)size);
+	protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
+	call->out.len += GRPC_FRAME_HEADER + size;
+	if (!call->response_started)
+		start_response(call);
+	else
+		resume(call);
+	flush_soon(call);
+}
+
+static void finish_v(struct rpc_call *call, int code, const char *fmt, va_list ap)
+{
+	if (call_is_done(call))
+		return;
+	call->finished = true;
+	call->status = code;
+	if (fmt != NULL && *fmt) {
+		if (vasprintf(&call->status_msg, fmt, ap) < 0)
+			oom();
+	}
+	stop_deadline(call);
+	if (!call->response_started) {
+		/* Trailers-Only: status in the one HEADERS frame that ends the stream. */
+		char status[16];
+		snprintf(status, sizeof status, "%d", code);
+		autofree char *msg = call->status_msg ? percent_encode(call->status_msg) : NULL;
+		nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
+				    NV("grpc-status", status), NV("grpc-message", msg ? msg : "")};
+		call->response_started = true;
+		nghttp2_submit_response(call->conn->h2, call->stream_id, nva, ARRAY_LEN(nva) - (msg ? 0 : 1), NULL);
+	} else {
+		resume(call);
+	}
+	if (code != UCD_OK && log_enabled(LOG_DEBUG))
+		log_debug("rpc %s: %s: %s", call->path ? call->path : "?", error_code_name(code),
+			  call->status_msg ? call->status_msg : "");
+	flush_soon(call);
+}
+
+void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	finish_v(call, code, fmt, ap);
+	va_end(ap);
+}
+
+void rpc_call_reply(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	rpc_call_send(call, msg);
+	rpc_call_finish(call, UCD_OK, NULL);
+}
+
+void rpc_call_fail(struct rpc_call *call, struct ucd_error *e)
+{
+	if (e == NULL) {
+		rpc_call_finish(call, UCD_INTERNAL, "internal error without a message");
+		return;
+	}
+	rpc_call_finish(call, e->code, "%s", e->msg);
+	error_free(e);
+}
+
+/* The data source of a response: framed messages, then the trailers. */
+ssize_t call_read_data(struct rpc_call *call, uint8_t *dst, size_t length, uint32_t *flags)
+{
+	size_t n = buf_avail(&call->out);
+	if (n > length)
+		n = length;
+	memcpy(dst, call->out.data + call->out.off, n);
+	buf_consume(&call->out, n);
+	if (buf_avail(&call->out) > 0)
+		return (ssize_t)n;
+	if (call->finished) {
+		char status[16];
+		snprintf(status, sizeof status, "%d", call->status);
+		autofree char *msg = call->status_msg ? percent_encode(call->status_msg) : NULL;
+		nghttp2_nv nva[] = {NV("grpc-status", status), NV("grpc-message", msg ? msg : "")};
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (nghttp2_submit_trailer(call->conn->h2, call->stream_id, nva, ARRAY_LEN(nva) - (msg ? 0 : 1)) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		return (ssize_t)n;
+	}
+	if (n == 0) {
+		call->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	return (ssize_t)n;
+}
+
+int call_on_header(struct rpc_call *call, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen)
+{
+	call->header_bytes += nlen + vlen + 32;   /* HPACK's per-entry overhead */
+	if (call->header_bytes > RPC_MAX_HEADER_BYTES || call->n_headers >= MAX_HEADERS)
+		return -1;                         /* resets this stream only */
+	if (call->n_headers % 16 == 0)
+		call->headers = xrealloc(call->headers, (call->n_headers + 16) * sizeof *call->headers);
+	struct rpc_header *h = &call->headers[call->n_headers++];
+	h->name = xstrndup((const char *)name, nlen);
+	h->value = xstrndup((const char *)value, vlen);
+	return 0;
+}
+
+const char *rpc_call_header(const struct rpc_call *call, const char *name)
+{
+	for (size_t i = 0; i < call->n_headers; i++)
+		if (strcmp(call->headers[i].name, name) == 0)
+			return call->headers[i].value;
+	return NULL;
+}
+
+/* grpc-timeout: up to 8 digits and a unit (H M S m u n). */
+static bool parse_timeout(const char *s, uint64_t *ms)
+{
+	size_t n = strlen(s);
+	if (n < 2 || n > 9)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	switch (s[n - 1]) {
+	case 'H': *ms = v * 3600000; break;
+	case 'M': *ms = v * 60000; break;
+	case 'S': *ms = v * 1000; break;
+	case 'm': *ms = v; break;
+	case 'u': *ms = (v + 999) / 1000; break;
+	case 'n': *ms = (v + 999999) / 1000000; break;
+	default: return false;
+	}
+	return true;
+}
+
+static void deadline_fired(uv_timer_t *t)
+{
+	struct rpc_call *call = t->data;
+	if (call_is_done(call))
+		return;
+	const struct rpc_method *m = call->method;
+	rpc_call_ref(call);
+	rpc_call_finish(call, UCD_DEADLINE_EXCEEDED, "context deadline exceeded");
+	if (m != NULL && m->on_cancel != NULL)
+		m->on_cancel(call);
+	rpc_call_unref(call);
+}
+
+static void start_deadline(struct rpc_call *call, uint64_t ms)
+{
+	call->deadline = xmalloc(sizeof *call->deadline);
+	uv_timer_init(call->conn->srv->loop, call->deadline);
+	call->deadline->data = call;
+	rpc_call_ref(call);   /* dropped in deadline_closed */
+	uv_timer_start(call->deadline, deadline_fired, ms, 0);
+}
+
+/* A response that is not gRPC at all: the client sent no gRPC request. */
+static void refuse_http(struct rpc_call *call, const char *http_status, int code, const char *msg)
+{
+	char status[16];
+	snprintf(status, sizeof status, "%d", code);
+	nghttp2_nv nva[] = {NV(":status", http_status), NV("content-type", "application/grpc"),
+			    NV("grpc-status", status), NV("grpc-message", msg)};
+	call->finished = call->response_started = true;
+	call->status = code;
+	nghttp2_submit_response(call->conn->h2, call->stream_id, nva, ARRAY_LEN(nva), NULL);
+}
+
+static void refuse_unknown(struct rpc_call *call)
+{
+	const char *path = call->path;
+	const char *slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
+	if (slash == NULL) {
+		rpc_call_finish(call, UCD_UNIMPLEMENTED, "malformed method name: \"%s\"", path);
+		return;
+	}
+	autofree char *service = xstrndup(path + 1, (size_t)(slash - path - 1));
+	if (rpc_server_has_service(call->conn->srv, service))
+		rpc_call_finish(call, UCD_UNIMPLEMENTED, "unknown method %s for service %s", slash + 1, service);
+	else
+		rpc_call_finish(call, UCD_UNIMPLEMENTED, "unknown service %s", service);
+}
+
+void call_on_headers_done(struct rpc_call *call)
+{
+	const char *method = rpc_call_header(call, ":method");
+	const char *ctype = rpc_call_header(call, "content-type");
+	call->path = rpc_call_header(call, ":path");
+	if (method == NULL || strcmp(method, "POST") != 0) {
+		refuse_http(call, "405", UCD_INTERNAL, "grpc: method must be POST");
+		return;
+	}
+	if (ctype == NULL || strncmp(ctype, "application/grpc", 16) != 0 ||
+	    (ctype[16] != 0 && ctype[16] != '+' && ctype[16] != ';')) {
+		refuse_http(call, "415", UCD_INTERNAL, "grpc: invalid content-type");
+		return;
+	}
+	if (call->path == NULL) {
+		rpc_call_finish(call, UCD_UNIMPLEMENTED, "malformed method name: \"\"");
+		return;
+	}
+	call->method = server_find_method(call->conn->srv, call->path);
+	if (call->method == NULL) {
+		refuse_unknown(call);
+		return;
+	}
+	const char *enc = rpc_call_header(call, "grpc-encoding");
+	if (enc != NULL && strcmp(enc, "identity") != 0) {
+		rpc_call_finish(call, UCD_UNIMPLEMENTED, "grpc: Decompressor is not installed for grpc-encoding \"%s\"", enc);
+		return;
+	}
+	call->ns = rpc_call_header(call, "containerd-namespace");
+	if (call->method->namespaced) {
+		struct ucd_error *e = NULL;
+		if (call->ns == NULL || call->ns[0] == 0) {
+			rpc_call_finish(call, UCD_FAILED_PRECONDITION, "namespace is required: failed precondition");
+			return;
+		}
+		if (identifier_validate(call->ns, &e) < 0) {
+			error_wrap(&e, "namespace validation");
+			rpc_call_fail(call, e);
+			return;
+		}
+	}
+	const char *timeout = rpc_call_header(call, "grpc-timeout");
+	if (timeout != NULL) {
+		uint64_t ms;
+		if (!parse_timeout(timeout, &ms)) {
+			rpc_call_finish(call, UCD_INTERNAL, "malformed grpc-timeout: \"%s\"", timeout);
+			return;
+		}
+		start_deadline(call, ms);
+	}
+	call->dispatched = true;
+}
+
+void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
+{
+	if (!call->dispatched || call_is_done(call) || call->ignore_input)
+		return;
+	buf_append(&call->in, data, len);
+	const struct rpc_method *m = call->method;
+	size_t max = call->conn->srv->max_recv;
+	while (!call_is_done(call)) {
+		const uint8_t *msg;
+		size_t n = 0;
+		switch (frame_next(&call->in, max, &msg, &n)) {
+		case FRAME_NEED_MORE:
+			return;
+		case FRAME_TOO_LARGE:
+			rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED, "grpc: received message larger than max (%zu vs. %zu)", n, max);
+			goto drop_input;
+		case FRAME_COMPRESSED:
+			rpc_call_finish(call, UCD_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
+			goto drop_input;
+		case FRAME_BAD_FLAG:
+			rpc_call_finish(call, UCD_INTERNAL, "grpc: invalid message compression flag");
+			goto drop_input;
+		case FRAME_OK:
+			break;
+		}
+		if (call->n_received > 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
+			rpc_call_finish(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
+			goto drop_input;
+		}
+		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, n, msg);
+		frame_consume(&call->in, n);
+		if (req == NULL) {
+			rpc_call_finish(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
+					m->input->name);
+			goto drop_input;
+		}
+		call->n_received++;
+		rpc_call_ref(call);
+		m->on_message(call, req);
+		protobuf_c_message_free_unpacked(req, NULL);
+		bool gone = call->refs == 1 && call->conn == NULL;
+		rpc_call_unref(call);
+		if (gone)
+			return;
+	}
+	return;
+drop_input:
+	call->ignore_input = true;
+	buf_free(&call->in);
+}
+
+void call_on_half_close(struct rpc_call *call)
+{
+	if (!call->dispatched || call_is_done(call) || call->ignore_input)
+		return;
+	const struct rpc_method *m = call->method;
+	if (buf_avail(&call->in) > 0) {
+		rpc_call_finish(call, UCD_INTERNAL, "grpc: request ended inside a message (%zu bytes left)",
+				buf_avail(&call->in));
+		return;
+	}
+	if (call->n_received == 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
+		rpc_call_finish(call, UCD_INTERNAL, "grpc: request message missing");
+		return;
+	}
+	if (m->on_half_close != NULL)
+		m->on_half_close(call);
+}
+
+void call_on_stream_close(struct rpc_call *call)
+{
+	list_del(&call->node);
+	call->conn = NULL;
+	stop_deadline(call);
+	if (!call->finished && !call->cancelled) {
+		call->cancelled = true;
+		if (call->dispatched && call->method->on_cancel != NULL)
+			call->method->on_cancel(call);
+	}
+	rpc_call_unref(call);   /* the stream's reference */
+}
+
+const char *rpc_call_namespace(const struct rpc_call *call) { return call->ns && call->ns[0] ? call->ns : NULL; }
+void *rpc_call_method_data(const struct rpc_call *call) { return call->method ? call->method->data : NULL; }
+const struct rpc_method *rpc_call_method(const struct rpc_call *call) { return call->method; }
+void rpc_call_set_data(struct rpc_call *call, void *data) { call->data = data; }
+void *rpc_call_data(const struct rpc_call *call) { return call->data; }
+bool rpc_call_done(const struct rpc_call *call) { return call_is_done(call); }
+size_t rpc_call_pending_bytes(const struct rpc_call *call) { return buf_avail(&call->out); }

@@ -1,0 +1,97 @@
+/* Shared between the files of the gRPC server; not for services. */
+#pragma once
+#include <nghttp2/nghttp2.h>
+
+#include "rpc/rpc.h"
+#include "util/buf.h"
+#include "util/list.h"
+
+/* Per-connection limits that keep one client from hurting the others. */
+#define RPC_MAX_CONCURRENT_STREAMS 256
+#define RPC_MAX_HEADER_BYTES (64 * 1024)   /* all request headers of one stream */
+#define RPC_OUT_HIGH_WATER (1024 * 1024)   /* stop reading a peer that does not read us */
+#define RPC_WINDOW_SIZE (1024 * 1024)      /* HTTP/2 receive window, stream and connection */
+
+struct rpc_server {
+	uv_loop_t *loop;
+	uv_pipe_t listener;
+	bool listening, closing;
+	char *address;
+	size_t max_recv, max_send;
+	int uid, gid;
+	unsigned mode;
+	/* Sorted by path after each register, looked up with bsearch. */
+	const struct rpc_method **methods;
+	size_t n_methods;
+	struct list conns;
+	size_t n_conns;
+	int pending_closes;            /* handles whose close callback has not run */
+	void (*close_done)(void *);
+	void *close_arg;
+	nghttp2_session_callbacks *callbacks;
+	nghttp2_option *h2_options;
+	char read_buf[64 * 1024];      /* reads are processed synchronously: one buffer serves all */
+};
+
+struct rpc_conn {
+	struct rpc_server *srv;
+	uv_pipe_t pipe;
+	struct list node;              /* in srv->conns */
+	nghttp2_session *h2;
+	struct list calls;             /* open streams */
+	struct buf out;                /* bytes from nghttp2 waiting to be written */
+	uv_write_t write_req;
+	uint8_t *inflight;             /* buffer of the write in progress */
+	bool writing, reading, closing, in_recv;
+};
+
+struct rpc_header {
+	char *name, *value;
+};
+
+struct rpc_call {
+	int refs;
+	struct rpc_conn *conn;         /* NULL once the stream is gone */
+	struct list node;              /* in conn->calls */
+	int32_t stream_id;
+	const struct rpc_method *method;
+	struct rpc_header *headers;
+	size_t n_headers, header_bytes;
+	const char *path, *ns;         /* point into headers */
+	struct buf in;                 /* request bytes not yet framed into messages */
+	struct buf out;                /* framed response messages not yet in DATA frames */
+	size_t n_received;
+	uv_timer_t *deadline;          /* from grpc-timeout; freed in its close callback */
+	void *data;
+	int status;
+	char *status_msg;
+	bool dispatched;               /* headers checked, method found */
+	bool response_started;         /* response HEADERS submitted */
+	bool finished;                 /* status decided; trailers follow the data */
+	bool cancelled;                /* ended without the handler finishing it */
+	bool deferred;                 /* data source returned DEFERRED: resume on send */
+	bool ignore_input;             /* after an input error: drop the rest */
+};
+
+/* conn.c */
+void conn_accept(struct rpc_server *srv);
+void conn_flush(struct rpc_conn *c);
+void conn_close(struct rpc_conn *c);
+int conn_setup_callbacks(struct rpc_server *srv);
+/* The nghttp2 data source of every response; reads from the call. */
+ssize_t conn_data_source_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length,
+			      uint32_t *flags, nghttp2_data_source *src, void *user);
+
+/* call.c: nghttp2 callbacks dispatch into these */
+struct rpc_call *call_new(struct rpc_conn *c, int32_t stream_id);
+int call_on_header(struct rpc_call *call, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen);
+void call_on_headers_done(struct rpc_call *call);
+void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len);
+void call_on_half_close(struct rpc_call *call);
+/* The stream is gone (closed or reset, or the connection died). */
+void call_on_stream_close(struct rpc_call *call);
+ssize_t call_read_data(struct rpc_call *call, uint8_t *buf, size_t length, uint32_t *flags);
+
+/* server.c */
+const struct rpc_method *server_find_method(const struct rpc_server *s, const char *path);
+void server_handle_closed(struct rpc_server *s);

@@ -1,0 +1,107 @@
+/* gRPC over HTTP/2 on libuv: the daemon's server side.
+ *
+ * The server owns the listening unix socket, one nghttp2 session per
+ * connection and one `struct rpc_call` per HTTP/2 stream. Services register a
+ * table of methods; the server decodes each request message with protobuf-c
+ * and hands it to the method's handler ON THE LOOP THREAD. A handler answers
+ * at once or later (after work on the thread pool), by sending zero or more
+ * response messages and finishing the call exactly once with a status.
+ *
+ * Lifetime: a call stays valid until it is finished AND its stream closed, or
+ * until on_cancel has returned. A handler that answers later must hold a
+ * reference (rpc_call_ref) and drop it when done; every function below is a
+ * safe no-op on a call that was cancelled or already finished, so a late
+ * answer to a vanished client needs no special case. */
+#pragma once
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ucontainerd/error.h>
+#include <uv.h>
+
+struct rpc_server;
+struct rpc_call;
+
+enum rpc_kind {
+	RPC_UNARY,
+	RPC_SERVER_STREAMING,
+	RPC_CLIENT_STREAMING,
+	RPC_BIDI_STREAMING,
+};
+
+struct rpc_method {
+	const char *path;                          /* "/containerd.services.version.v1.Version/Version" */
+	enum rpc_kind kind;
+	const ProtobufCMessageDescriptor *input;   /* request type, decoded before on_message */
+	/* True if the call needs the `containerd-namespace` header: a call without
+	 * one fails with containerd's FailedPrecondition "namespace is required"
+	 * before the handler runs, one with an invalid name with InvalidArgument. */
+	bool namespaced;
+	/* Each request message, decoded. Unary and server-streaming methods get
+	 * exactly one. `msg` is freed when the handler returns: copy what you keep. */
+	void (*on_message)(struct rpc_call *call, const ProtobufCMessage *msg);
+	/* Optional: the client has finished sending (client/bidi streaming). */
+	void (*on_half_close)(struct rpc_call *call);
+	/* Optional: the call ended before the handler finished it (client reset,
+	 * deadline from grpc-timeout, connection lost, server shutdown). The
+	 * handler drops what it registered (e.g. an event subscription). */
+	void (*on_cancel)(struct rpc_call *call);
+	void *data;                                /* handed back by rpc_call_method_data() */
+};
+
+/* A method table entry; add `.on_cancel = fn` etc. after it where needed:
+ *   { RPC_METHOD("/pkg.Svc/Get", RPC_UNARY, &req__descriptor, true, get) }, */
+#define RPC_METHOD(path_, kind_, input_, namespaced_, fn_) \
+	.path = (path_), .kind = (kind_), .input = (input_), .namespaced = (namespaced_), .on_message = (fn_)
+
+struct rpc_server_opts {
+	const char *address;       /* unix socket path */
+	int uid, gid;              /* socket owner; -1 = leave as created */
+	unsigned mode;             /* socket mode, e.g. 0660 */
+	size_t max_recv_message_size;  /* containerd's default: 16 MiB */
+	size_t max_send_message_size;
+};
+
+/* Binds and listens. A stale socket (a file nobody accepts on) is replaced; a
+ * socket another live server accepts on makes this fail with a message
+ * saying so (FAILED_PRECONDITION). */
+struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts *opts, struct ucd_error **err);
+/* The methods table must outlive the server. */
+void rpc_server_register(struct rpc_server *s, const struct rpc_method *methods, size_t n);
+bool rpc_server_has_service(const struct rpc_server *s, const char *service);  /* "containerd.services.version.v1.Version" */
+/* Starts accepting connections. */
+int rpc_server_start(struct rpc_server *s, struct ucd_error **err);
+/* Stops accepting, cancels every call, closes every connection and removes
+ * the socket file; `done` runs when every handle is closed. */
+void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg);
+void rpc_server_free(struct rpc_server *s);
+/* Connections and calls currently open, for tests and introspection. */
+size_t rpc_server_connections(const struct rpc_server *s);
+
+/* --- inside a handler -------------------------------------------------- */
+
+/* Queues one response message. Streaming sends are buffered: a server stream
+ * whose client does not read is bounded by rpc_call_pending_bytes(), which a
+ * producer checks (events drop a subscriber past a limit). */
+void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg);
+/* Ends the call with a status; message is printf-style (may be NULL for OK). */
+void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* rpc_call_send(msg) then rpc_call_finish(UCD_OK). */
+void rpc_call_reply(struct rpc_call *call, const ProtobufCMessage *msg);
+/* Finishes with e->code and e->msg, then frees e. */
+void rpc_call_fail(struct rpc_call *call, struct ucd_error *e);
+
+/* The validated `containerd-namespace` value, or NULL when the request had none. */
+const char *rpc_call_namespace(const struct rpc_call *call);
+/* Any request header (metadata) by lower-case name, or NULL. */
+const char *rpc_call_header(const struct rpc_call *call, const char *name);
+void *rpc_call_method_data(const struct rpc_call *call);
+const struct rpc_method *rpc_call_method(const struct rpc_call *call);
+void rpc_call_set_data(struct rpc_call *call, void *data);   /* handler's own per-call state */
+void *rpc_call_data(const struct rpc_call *call);
+/* True once the call was finished or cancelled: nothing more will be sent. */
+bool rpc_call_done(const struct rpc_call *call);
+size_t rpc_call_pending_bytes(const struct rpc_call *call);
+void rpc_call_ref(struct rpc_call *call);
+void rpc_call_unref(struct rpc_call *call);

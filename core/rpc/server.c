@@ -1,0 +1,177 @@
+/* The listening socket, the method table and the server's lifetime. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "rpc/internal.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts *opts, struct ucd_error **err)
+{
+	struct sockaddr_un sa;
+	if (opts->address == NULL || opts->address[0] == 0)
+		return error_set(err, UCD_INVALID_ARGUMENT, 0, "grpc address must not be empty"), NULL;
+	if (strlen(opts->address) >= sizeof sa.sun_path)
+		return error_set(err, UCD_INVALID_ARGUMENT, 0, "socket path `%s` is longer than %zu bytes",
+				 opts->address, sizeof sa.sun_path - 1), NULL;
+	struct rpc_server *s = xcalloc(1, sizeof *s);
+	s->loop = loop;
+	s->address = xstrdup(opts->address);
+	s->max_recv = opts->max_recv_message_size ? opts->max_recv_message_size : 16 << 20;
+	s->max_send = opts->max_send_message_size ? opts->max_send_message_size : 16 << 20;
+	s->uid = opts->uid;
+	s->gid = opts->gid;
+	s->mode = opts->mode ? opts->mode : 0660;
+	list_init(&s->conns);
+	conn_setup_callbacks(s);
+	return s;
+}
+
+static int cmp_method(const void *a, const void *b)
+{
+	return strcmp((*(const struct rpc_method *const *)a)->path, (*(const struct rpc_method *const *)b)->path);
+}
+
+void rpc_server_register(struct rpc_server *s, const struct rpc_method *methods, size_t n)
+{
+	s->methods = xrealloc(s->methods, (s->n_methods + n) * sizeof *s->methods);
+	for (size_t i = 0; i < n; i++)
+		s->methods[s->n_methods++] = &methods[i];
+	qsort(s->methods, s->n_methods, sizeof *s->methods, cmp_method);
+}
+
+const struct rpc_method *server_find_method(const struct rpc_server *s, const char *path)
+{
+	struct rpc_method key = {.path = path};
+	const struct rpc_method *kp = &key;
+	const struct rpc_method **m = bsearch(&kp, s->methods, s->n_methods, sizeof *s->methods, cmp_method);
+	return m ? *m : NULL;
+}
+
+bool rpc_server_has_service(const struct rpc_server *s, const char *service)
+{
+	size_t n = strlen(service);
+	for (size_t i = 0; i < s->n_methods; i++) {
+		const char *p = s->methods[i]->path;
+		if (p[0] == '/' && strncmp(p + 1, service, n) == 0 && p[n + 1] == '/')
+			return true;
+	}
+	return false;
+}
+
+size_t rpc_server_connections(const struct rpc_server *s) { return s->n_conns; }
+
+/* A socket file that exists: is somebody serving on it? A daemon that is
+ * already running must not lose its socket to a second one. */
+static int check_existing_socket(const char *path, struct ucd_error **err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : error_set(err, UCD_INTERNAL, errno, "stat `%s`: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return error_set(err, UCD_FAILED_PRECONDITION, 0, "`%s` exists and is not a socket: refusing to replace it", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return error_set(err, UCD_INTERNAL, errno, "socket: %s", strerror(errno));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, path);
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	int e = errno;
+	close(fd);
+	if (r == 0)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0,
+				 "another daemon is already serving on `%s`: refusing to start a second one", path);
+	if (e != ECONNREFUSED && e != ENOENT)
+		return error_set(err, UCD_INTERNAL, e, "probe `%s`: %s", path, strerror(e));
+	log_info("removing stale socket %s", path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return error_set(err, UCD_INTERNAL, errno, "remove stale socket `%s`: %s", path, strerror(errno));
+	return 0;
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+	struct rpc_server *s = l->data;
+	if (status < 0) {
+		log_warn("accept on %s: %s", s->address, uv_strerror(status));
+		return;
+	}
+	if (!s->closing)
+		conn_accept(s);
+}
+
+int rpc_server_start(struct rpc_server *s, struct ucd_error **err)
+{
+	if (check_existing_socket(s->address, err) < 0)
+		return -(*err)->code;
+	uv_pipe_init(s->loop, &s->listener, 0);
+	s->listener.data = s;
+	/* Created with no access for others, then opened up to the configured
+	 * mode: no window in which the socket has looser permissions. */
+	mode_t old = umask(0177);
+	int r = uv_pipe_bind(&s->listener, s->address);
+	umask(old);
+	if (r == 0 && chmod(s->address, s->mode) < 0)
+		r = -errno;
+	if (r == 0 && (s->uid >= 0 || s->gid >= 0) && chown(s->address, (uid_t)s->uid, (gid_t)s->gid) < 0)
+		r = -errno;
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+	if (r < 0) {
+		s->pending_closes++;
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		s->pending_closes--;
+		return error_set(err, UCD_INTERNAL, -r, "listen on `%s`: %s", s->address, uv_strerror(r));
+	}
+	s->listening = true;
+	return 0;
+}
+
+void server_handle_closed(struct rpc_server *s)
+{
+	if (--s->pending_closes == 0 && s->closing && s->close_done != NULL) {
+		void (*done)(void *) = s->close_done;
+		s->close_done = NULL;
+		done(s->close_arg);
+	}
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+	server_handle_closed(h->data);
+}
+
+void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg)
+{
+	s->closing = true;
+	s->close_done = done;
+	s->close_arg = arg;
+	s->pending_closes++;   /* held until every close below has been started */
+	if (s->listening) {
+		s->listening = false;
+		s->pending_closes++;
+		uv_close((uv_handle_t *)&s->listener, listener_closed);
+		unlink(s->address);
+	}
+	struct list *pos, *tmp;
+	list_for_each_safe(pos, tmp, &s->conns)
+		conn_close(list_entry(pos, struct rpc_conn, node));
+	server_handle_closed(s);
+}
+
+void rpc_server_free(struct rpc_server *s)
+{
+	if (s == NULL)
+		return;
+	nghttp2_session_callbacks_del(s->callbacks);
+	nghttp2_option_del(s->h2_options);
+	free(s->methods);
+	free(s->address);
+	free(s);
+}

@@ -1,0 +1,32 @@
+/* The services the core serves over its metadata, its registry and its
+ * event exchange. Each service lives in its own file and registers its method
+ * table on the gRPC server with svc_<name>_register(). */
+#pragma once
+#include <uv.h>
+
+struct rpc_server;
+struct md_db;
+struct events;
+struct registry;
+struct config;
+
+struct svc_ctx {
+	uv_loop_t *loop;
+	struct rpc_server *server;
+	struct md_db *db;          /* core/metadata/db.h */
+	struct events *events;     /* core/events/events.h */
+	struct registry *registry; /* core/registry/registry.h */
+	const struct config *config;
+	const char *uuid;          /* this daemon's persistent server UUID (introspection) */
+};
+
+void svc_version_register(struct svc_ctx *ctx);
+void svc_introspection_register(struct svc_ctx *ctx);
+void svc_health_register(struct svc_ctx *ctx);
+void svc_events_register(struct svc_ctx *ctx);
+void svc_namespaces_register(struct svc_ctx *ctx);
+void svc_containers_register(struct svc_ctx *ctx);
+void svc_images_register(struct svc_ctx *ctx);
+void svc_leases_register(struct svc_ctx *ctx);
+/* Stops timers a service started (lease expiry); before the loop closes. */
+void svc_leases_shutdown(struct svc_ctx *ctx);

@@ -1,0 +1,147 @@
+/* Helpers shared by the metadata-backed services. */
+#include "services/svc_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+bool svc_tx_begin(struct rpc_call *call, struct md_db *db)
+{
+	struct ucd_error *e = NULL;
+	if (md_begin(db, &e) < 0) {
+		rpc_call_fail(call, e);
+		return false;
+	}
+	return true;
+}
+
+void svc_tx_fail(struct rpc_call *call, struct md_db *db, struct ucd_error *e)
+{
+	md_rollback(db);
+	rpc_call_fail(call, e);
+}
+
+bool svc_tx_commit(struct rpc_call *call, struct md_db *db)
+{
+	struct ucd_error *e = NULL;
+	if (md_commit(db, &e) < 0) {
+		rpc_call_fail(call, e);
+		return false;
+	}
+	return true;
+}
+
+/* --- filters ---------------------------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int svc_match_init(struct svc_match *m, char *const *filters, size_t n, filter_get_fn get, struct ucd_error **err)
+{
+	m->filter = NULL;
+	m->get = get;
+	if (n == 0)
+		return 0;
+	struct ucd_error *e = NULL;
+	m->filter = filter_parse((const char *const *)filters, n, &e);
+	if (m->filter != NULL)
+		return 0;
+	/* containerd: filters.ParseAll says "<parse error>: invalid argument" and
+	 * the store wraps that once more with ": invalid argument". */
+	const char *msg = e && e->msg ? e->msg : "filters: parse error";
+	const char *suffix = ends_with(msg, ": invalid argument") ? "" : ": invalid argument";
+	int r = error_set(err, UCD_INVALID_ARGUMENT, 0, "%s%s: invalid argument", msg, suffix);
+	error_free(e);
+	return r;
+}
+
+void svc_match_fini(struct svc_match *m)
+{
+	if (m->filter != NULL)
+		filter_free(m->filter);
+	m->filter = NULL;
+}
+
+bool svc_match_fn(const ProtobufCMessage *obj, void *arg)
+{
+	struct svc_match *m = arg;
+	if (m == NULL || m->filter == NULL)
+		return true;
+	return filter_match(m->filter, m->get, (void *)obj);
+}
+
+bool svc_map_get(void *const *entries, size_t n_entries, const char *const *path, size_t n_path, const char **value)
+{
+	if (n_entries == 0)
+		return false;
+	size_t len = 0;
+	for (size_t i = 0; i < n_path; i++)
+		len += strlen(path[i]) + 1;
+	autofree char *key = xmalloc(len + 1);
+	char *p = key;
+	*p = '\0';
+	for (size_t i = 0; i < n_path; i++) {
+		if (i > 0)
+			*p++ = '.';
+		p = stpcpy(p, path[i]);
+	}
+	/* a Go map built from the wire: the last entry of a key wins */
+	for (size_t i = n_entries; i-- > 0;) {
+		const ProtobufCMessage *e = entries[i];
+		if (e != NULL && strcmp(md_entry_key(e), key) == 0) {
+			*value = md_entry_str(e);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* --- map fields --------------------------------------------------------------- */
+
+struct md_kv *svc_kv_from_map(void *const *entries, size_t n)
+{
+	struct md_kv *kv = xcalloc(n ? n : 1, sizeof *kv);
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCMessage *e = entries[i];
+		kv[i].key = e ? md_entry_key(e) : "";
+		kv[i].value = e ? md_entry_str(e) : "";
+	}
+	return kv;
+}
+
+void **svc_map_borrow(void *const *entries, size_t n, const ProtobufCMessageDescriptor *desc)
+{
+	void **out = xcalloc(n ? n : 1, sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCMessage *e = entries[i];
+		ProtobufCMessage *c = xcalloc(1, desc->sizeof_message);
+		protobuf_c_message_init(desc, c);
+		*(const char **)((char *)c + desc->fields[0].offset) = e ? md_entry_key(e) : "";
+		*(const char **)((char *)c + desc->fields[1].offset) = e ? md_entry_str(e) : "";
+		out[i] = c;
+	}
+	return out;
+}
+
+void svc_map_borrow_free(void **entries, size_t n)
+{
+	if (entries == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(entries[i]);
+	free(entries);
+}
+
+const char *svc_event_namespace(struct rpc_call *call, const char *fallback)
+{
+	const char *ns = rpc_call_namespace(call);
+	if (ns != NULL && md_validate_identifier(ns, NULL) == 0)
+		return ns;
+	return fallback;
+}

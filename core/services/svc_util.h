@@ -1,0 +1,65 @@
+/* Helpers shared by the services over the metadata store (namespaces,
+ * containers, images, leases): the per-request transaction, filters, map
+ * fields and events. Loop thread only. */
+#pragma once
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <ucontainerd/error.h>
+
+#include "metadata/db.h"
+#include "rpc/rpc.h"
+
+#if __has_include("filters/filters.h")
+#include "filters/filters.h"
+#else
+/* The agreed API of core/filters/filters.h, until that header lands. */
+struct filter;
+typedef bool (*filter_get_fn)(void *obj, const char *const *path, size_t n, const char **value);
+struct filter *filter_parse(const char *const *strs, size_t n, struct ucd_error **err);
+bool filter_match(const struct filter *f, filter_get_fn get, void *obj);
+void filter_free(struct filter *f);
+#endif
+
+/* --- one transaction per request ------------------------------------------ */
+
+/* Opens the request's transaction; on failure fails the call and returns false. */
+bool svc_tx_begin(struct rpc_call *call, struct md_db *db);
+/* Rolls back and fails the call with `e` (taken). */
+void svc_tx_fail(struct rpc_call *call, struct md_db *db, struct ucd_error *e);
+/* Commits; on failure fails the call and returns false. */
+bool svc_tx_commit(struct rpc_call *call, struct md_db *db);
+
+/* --- filters ---------------------------------------------------------------- */
+
+/* A compiled list of filters (OR-ed) plus the adaptor for the listed type,
+ * usable as an md_match_fn argument. */
+struct svc_match {
+	struct filter *filter;
+	filter_get_fn get;
+};
+/* Parses the request's filters; a syntax error is InvalidArgument with
+ * containerd's "<parse error>: invalid argument". n == 0 matches all. */
+int svc_match_init(struct svc_match *m, char *const *filters, size_t n, filter_get_fn get, struct ucd_error **err);
+void svc_match_fini(struct svc_match *m);
+/* md_match_fn over a struct svc_match; NULL when there are no filters. */
+bool svc_match_fn(const ProtobufCMessage *obj, void *arg);
+
+/* containerd's checkMap: the value of `path` joined with "." in a
+ * map<string,string> field; false when the map is empty or lacks the key. */
+bool svc_map_get(void *const *entries, size_t n_entries, const char *const *path, size_t n_path, const char **value);
+
+/* --- map fields --------------------------------------------------------------- */
+
+/* The entries of a map<string,string> field as borrowed md_kv pairs; free
+ * the array only. */
+struct md_kv *svc_kv_from_map(void *const *entries, size_t n);
+/* Copies a map<string,string> field into entries of another message type
+ * (an event's LabelsEntry), borrowing the strings; free with
+ * svc_map_borrow_free. */
+void **svc_map_borrow(void *const *entries, size_t n, const ProtobufCMessageDescriptor *entry_desc);
+void svc_map_borrow_free(void **entries, size_t n);
+
+/* The namespace to publish a non-namespaced service's event in: the request's
+ * `containerd-namespace` when it is valid, else `fallback`. */
+const char *svc_event_namespace(struct rpc_call *call, const char *fallback);

@@ -1,0 +1,12 @@
+/* Small filesystem helpers for start-up work (not for the loop's hot path). */
+#pragma once
+#include <stddef.h>
+#include <sys/types.h>
+#include <ucontainerd/error.h>
+
+/* mkdir -p with `mode` for the directories it creates. */
+int fs_mkdir_p(const char *path, mode_t mode, struct ucd_error **err);
+/* Reads up to cap bytes; returns the count, or -1 (errno set). */
+ssize_t fs_read_small(const char *path, char *buf, size_t cap);
+/* Writes via a temporary file + fsync + rename: readers see old or new, whole. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ucd_error **err);

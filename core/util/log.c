@@ -1,0 +1,98 @@
+#include "util/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/mem.h"
+
+static enum log_level min_level = LOG_INFO;
+
+static const char *const level_names[] = {"trace", "debug", "info", "warning", "error", "fatal"};
+
+bool log_parse_level(const char *s, enum log_level *out)
+{
+	static const struct { const char *name; enum log_level l; } map[] = {
+		{"trace", LOG_TRACE}, {"debug", LOG_DEBUG}, {"info", LOG_INFO},
+		{"warn", LOG_WARN}, {"warning", LOG_WARN}, {"error", LOG_ERROR},
+		{"fatal", LOG_FATAL}, {"panic", LOG_FATAL},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(map); i++) {
+		if (strcmp(s, map[i].name) == 0) {
+			*out = map[i].l;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *log_level_name(enum log_level l) { return level_names[l]; }
+void log_set_level(enum log_level l) { min_level = l; }
+enum log_level log_get_level(void) { return min_level; }
+bool log_enabled(enum log_level l) { return l >= min_level; }
+
+/* Appends s to the line quoted as logfmt wants: backslash and quote escaped,
+ * control characters as \n, \t or \xNN so a hostile string cannot forge lines. */
+static size_t put_quoted(char *dst, size_t cap, size_t pos, const char *s)
+{
+	if (pos < cap)
+		dst[pos] = '"';
+	pos++;
+	for (; *s; s++) {
+		char tmp[5];
+		unsigned char c = (unsigned char)*s;
+		const char *piece = tmp;
+		if (c == '"')
+			piece = "\\\"";
+		else if (c == '\\')
+			piece = "\\\\";
+		else if (c == '\n')
+			piece = "\\n";
+		else if (c == '\t')
+			piece = "\\t";
+		else if (c < 0x20 || c == 0x7f)
+			snprintf(tmp, sizeof tmp, "\\x%02x", c);
+		else {
+			tmp[0] = (char)c;
+			tmp[1] = 0;
+		}
+		for (; *piece; piece++, pos++)
+			if (pos < cap)
+				dst[pos] = *piece;
+	}
+	if (pos < cap)
+		dst[pos] = '"';
+	return pos + 1;
+}
+
+void log_msgv(enum log_level l, const char *fields, const char *fmt, va_list ap)
+{
+	if (!log_enabled(l))
+		return;
+	char msg[2048], line[4096 + 512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(line, sizeof line, "time=\"%Y-%m-%dT%H:%M:%S", &tm);
+	n += snprintf(line + n, sizeof line - n, ".%09ldZ\" level=%s msg=", ts.tv_nsec, level_names[l]);
+	n = put_quoted(line, sizeof line - 2, n, msg);
+	if (fields != NULL && *fields && n < sizeof line - 2)
+		n += snprintf(line + n, sizeof line - 2 - n, " %s", fields);
+	if (n > sizeof line - 2)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	/* One write per line so concurrent writers (shims, plugins) never interleave. */
+	fwrite(line, 1, n, stderr);
+	fflush(stderr);
+}
+
+void log_msg(enum log_level l, const char *fields, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_msgv(l, fields, fmt, ap);
+	va_end(ap);
+}

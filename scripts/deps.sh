@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, running and testing ucontainerd need.
+# Idempotent: packages already present are left alone, so a warm machine pays nothing.
+set -eu
+
+# Build: compiler toolchain, the libraries DESIGN.md names, and the protobuf compilers.
+BUILD="build-essential cmake pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev
+protobuf-c-compiler protobuf-compiler libprotobuf-dev libssl-dev libsqlite3-dev
+libsystemd-dev libjson-c-dev"
+# Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
+# the upstream toml-test corpus, and the runtimes/registry later issues drive.
+TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev
+runc crun docker-registry procps"
+
+want="$BUILD"
+[ "${1:-}" = "--test" ] && want="$BUILD $TEST"
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,19 @@
+/* ucontainerd plugin SDK: everything a plugin includes.
+ *
+ *   error.h   struct ucd_error and the codes (= gRPC status codes)
+ *   config.h  declarative config fields (struct ucd_config_field)
+ *   plugin.h  the descriptor, init context, UCD_PLUGIN_DEFINE, life cycle
+ *   host.h    struct ucd_host: what a plugin may call on the daemon
+ *
+ * Compile with `pkg-config --cflags ucontainerd-plugin`; install the .so,
+ * named by its URI, into `pkg-config --variable=plugindir ucontainerd-plugin`.
+ */
+#ifndef UCONTAINERD_H
+#define UCONTAINERD_H
+
+#include <ucontainerd/error.h>
+#include <ucontainerd/config.h>
+#include <ucontainerd/plugin.h>
+#include <ucontainerd/host.h>
+
+#endif

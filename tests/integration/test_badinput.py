@@ -1,0 +1,565 @@
+#!/usr/bin/python3
+"""Bad input on the wire: garbage, broken HTTP/2, broken gRPC framing,
+invalid protobuf, compression, slow and silent clients, oversized headers.
+After EACH case the daemon must still answer Version from a fresh client,
+and the data created before the attack (a labelled namespace, a container,
+an image) must be intact."""
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import grpc  # noqa: E402
+
+import rawh2  # noqa: E402
+from events_util import Subscription  # noqa: E402
+from harness import CODES, Failure, Harness, Skip, check, contains, eq, expect_code, read_until_closed, \
+    unix_connect  # noqa: E402
+from rawh2 import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PRIORITY, RST_STREAM,  # noqa: E402
+                   SETTINGS, WINDOW_UPDATE, frame, grpc_message)
+
+h = Harness("badinput")
+d = h.daemon("main")
+d.start()
+P = h.protos
+rng = random.Random(0x5eed)
+
+VERSION = "/containerd.services.version.v1.Version/Version"
+NS_GET = "/containerd.services.namespaces.v1.Namespaces/Get"
+NS_CREATE = "/containerd.services.namespaces.v1.Namespaces/Create"
+CTR_CREATE = "/containerd.services.containers.v1.Containers/Create"
+SUBSCRIBE = "/containerd.services.events.v1.Events/Subscribe"
+PUBLISH = "/containerd.services.events.v1.Events/Publish"
+SPEC = {"type_url": "types.containerd.io/opencontainers/runtime-spec/1/Spec", "value": b"{}"}
+SEED_NS_LABELS = {"owner": "badinput", "n": "1"}
+SEED_CTR_LABELS = {"role": "victim", "z": "last"}
+seeded = {}
+
+
+def ser(name, **fields):
+    return P.new(name, **fields).SerializeToString()
+
+
+def intact():
+    """The daemon runs, a fresh client gets answers, seeded data is unchanged."""
+    check(d.running(), "the daemon exited (rc %r):\n%s" % (d.proc.poll() if d.proc else None, d.stderr()[-4000:]))
+    with d.client() as c:
+        c.version(timeout=5)
+        if "ns" in seeded:
+            eq(dict(c.call("namespaces/Get", ns=None, name="seeded", timeout=5).namespace.labels), SEED_NS_LABELS,
+               "seeded namespace labels")
+        if "ctr" in seeded:
+            g = c.call("containers/Get", ns="seeded", id="seed-ctr", timeout=5).container
+            eq((dict(g.labels), g.spec.value, g.runtime.name), (SEED_CTR_LABELS, b"{}", "io.containerd.runc.v2"),
+               "seeded container")
+        if "img" in seeded:
+            g = c.call("images/Get", ns="seeded", name="docker.io/library/seed:1", timeout=5).image
+            eq(g.target.size, 42, "seeded image")
+
+
+def case(name):
+    def deco(fn):
+        def run():
+            fn()
+            intact()
+        h.run(name, run)
+        return fn
+    return deco
+
+
+def need_hpack():
+    if rawh2.hpack is None:
+        raise Skip("python3-hpack is not installed: cannot read response headers")
+
+
+def conn(**kw):
+    c = rawh2.Conn(d.sock, **kw)
+    c.handshake()
+    return c
+
+
+def raw_version_ok(c, what="Version on the same connection"):
+    sid = c.call(VERSION, b"")
+    st = c.wait_stream(sid)
+    if rawh2.hpack is not None:
+        eq(st.grpc_status, 0, "%s: grpc-status (%r)" % (what, st))
+    eq(len(st.messages()), 1, "%s: response messages (%r)" % (what, st))
+
+
+def expect_status(st, code, what="stream"):
+    need_hpack()
+    check(st.rst is None, "%s: stream was reset (code %r) instead of answered: %r" % (what, st.rst, st))
+    eq(st.grpc_status, code, "%s: grpc-status (message %r)" % (what, st.grpc_message))
+
+
+def expect_closed_or_goaway(c, what, timeout=5.0):
+    closed = c.wait_closed(timeout)
+    check(closed or c.goaway is not None, "%s: the connection neither closed nor got GOAWAY" % what)
+
+
+# --- seed --------------------------------------------------------------------------
+
+@h.test("seed: a labelled namespace, a container and an image exist before the attacks")
+def _():
+    with d.client() as c:
+        c.call("namespaces/Create", ns=None, namespace={"name": "seeded", "labels": SEED_NS_LABELS})
+        seeded["ns"] = True
+        c.call("containers/Create", ns="seeded", container={"id": "seed-ctr", "labels": SEED_CTR_LABELS,
+                                                            "runtime": {"name": "io.containerd.runc.v2"},
+                                                            "spec": SPEC})
+        seeded["ctr"] = True
+        c.call("images/Create", ns="seeded", image={"name": "docker.io/library/seed:1", "target": {
+            "media_type": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "0f" * 32,
+            "size": 42}})
+        seeded["img"] = True
+    intact()
+
+
+# --- not HTTP/2 at all -------------------------------------------------------------------
+
+@case("random garbage bytes: the connection is closed")
+def _():
+    for n in (1, 24, 100, 65536):
+        s = unix_connect(d.sock)
+        s.sendall(bytes(rng.getrandbits(8) for _ in range(n)) if n < 1000 else os.urandom(n))
+        if n >= 24:
+            _, closed = read_until_closed(s, 5)
+            check(closed, "%d garbage bytes: connection still open after 5 s" % n)
+        s.close()
+
+
+@case("a wrong HTTP/2 preface (HTTP/1.1 request, h2c upgrade) is refused")
+def _():
+    for data in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                 b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+                 b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n",
+                 b"PRI * HTTP/1.1\r\n\r\nSM\r\n\r\n"):
+        s = unix_connect(d.sock)
+        s.sendall(data)
+        _, closed = read_until_closed(s, 5)
+        check(closed, "%r: connection still open" % data[:20])
+        s.close()
+
+
+@case("a half preface, then the client hangs up")
+def _():
+    s = unix_connect(d.sock)
+    s.sendall(rawh2.PREFACE[:10])
+    time.sleep(0.1)
+    s.close()
+
+
+# --- broken HTTP/2 -------------------------------------------------------------------------
+
+@case("a correct preface, then garbage frames: GOAWAY or close")
+def _():
+    for i in range(20):
+        c = conn()
+        c.try_send(os.urandom(rng.randint(9, 4096)))
+        expect_closed_or_goaway(c, "garbage frames #%d" % i)
+        c.close()
+
+
+@case("protocol violations each end the connection (DATA on stream 0, even stream id, bad SETTINGS, ...)")
+def _():
+    bad = {
+        "DATA on stream 0": frame(DATA, 0, 0, b"x"),
+        "HEADERS on an even stream id": frame(HEADERS, END_HEADERS, 2, rawh2.hpack_literal(
+            rawh2.Conn.grpc_request_headers(VERSION))),
+        "SETTINGS with a length not a multiple of 6": frame(SETTINGS, 0, 0, b"\x00\x04\x00\x00\x00"),
+        "SETTINGS on a stream": frame(SETTINGS, 0, 1, b""),
+        "SETTINGS initial window > 2^31-1": frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0x80000000)),
+        "SETTINGS max frame size too small": frame(SETTINGS, 0, 0, struct.pack(">HI", 5, 100)),
+        "WINDOW_UPDATE of 0 on the connection": frame(WINDOW_UPDATE, 0, 0, b"\x00\x00\x00\x00"),
+        "WINDOW_UPDATE overflowing the window": frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF)) * 2,
+        "PING with 7 bytes": frame(PING, 0, 0, b"1234567"),
+        "GOAWAY then HEADERS": frame(GOAWAY, 0, 0, b"\x00" * 8) + frame(HEADERS, END_HEADERS, 1, b""),
+        "CONTINUATION without HEADERS": frame(CONTINUATION, END_HEADERS, 1, b"\x00"),
+        "HEADERS then a different frame before CONTINUATION": frame(HEADERS, 0, 1, b"\x00") + frame(PING, 0, 0,
+                                                                                                    b"1" * 8),
+        "an invalid HPACK block": frame(HEADERS, END_HEADERS | END_STREAM, 1, b"\xff\xff\xff\xff\xff\xff\x7f"),
+        "HPACK index out of range": frame(HEADERS, END_HEADERS | END_STREAM, 1, b"\xfe"),
+        "a frame larger than SETTINGS_MAX_FRAME_SIZE": frame(PING, 0, 0, b"x" * 20000),
+        "RST_STREAM on an idle stream": frame(RST_STREAM, 0, 7, b"\x00\x00\x00\x08"),
+        "PRIORITY depending on itself": frame(PRIORITY, 0, 3, struct.pack(">IB", 3, 16)),
+    }
+    problems = []
+    for name, data in bad.items():
+        c = conn()
+        c.try_send(data)
+        try:
+            closed = c.wait_closed(5)
+        except Exception as e:   # noqa: BLE001
+            problems.append("%s: %r" % (name, e))
+            continue
+        finally:
+            c.close()
+        if not closed and c.goaway is None:
+            problems.append("%s: neither GOAWAY nor close" % name)
+    check(not problems, "; ".join(problems))
+
+
+@case("unknown frame types and PRIORITY frames are ignored: the connection keeps working")
+def _():
+    c = conn()
+    c.send(frame(0x42, 0xff, 0, b"whatever") + frame(0xfa, 0, 1, b"x" * 100) +
+           frame(PRIORITY, 0, 5, struct.pack(">IB", 0, 16)))
+    raw_version_ok(c)
+    c.close()
+
+
+@case("PING and SETTINGS floods from a client that does not read")
+def _():
+    c = conn()
+    ping = frame(PING, 0, 0, b"12345678")
+    c.s.settimeout(10)
+    c.try_send(ping * 20000)
+    c.try_send(frame(SETTINGS, 0, 0, b"") * 2000)
+    c.close()
+    c = conn()
+    c.try_send(ping * 5000)
+    # reading now: the daemon either answered the pings or gave up with GOAWAY
+    try:
+        c.pump(lambda: c.goaway is not None, timeout=2)
+    except rawh2.ConnectionClosed:
+        pass
+    c.close()
+
+
+@case("rapid reset: 5000 streams opened and reset at once")
+def _():
+    c = conn()
+    hdr = rawh2.Conn.grpc_request_headers(SUBSCRIBE)
+    out = b""
+    for i in range(5000):
+        sid = 1 + 2 * i
+        out += frame(HEADERS, END_HEADERS, sid, rawh2.hpack_literal(hdr)) + frame(DATA, END_STREAM, sid,
+                                                                                   grpc_message(b"")) + \
+            rawh2.rst_stream(sid)
+    c.try_send(out)
+    try:
+        c.pump(lambda: False, timeout=1)
+    except rawh2.ConnectionClosed:
+        pass
+    c.close()
+
+
+@case("more streams than MAX_CONCURRENT_STREAMS: the excess is refused, the rest served")
+def _():
+    c = conn()
+    c.pump(lambda: rawh2.MAX_CONCURRENT_STREAMS in c.server_settings, timeout=5)
+    limit = c.server_settings.get(rawh2.MAX_CONCURRENT_STREAMS)
+    check(limit is not None and limit < 100000, "no MAX_CONCURRENT_STREAMS limit advertised: %r" % c.server_settings)
+    n = limit + 50
+    body = ser("containerd.services.events.v1.SubscribeRequest", filters=['topic=="/never/ever"'])
+    sids = [c.call(SUBSCRIBE, body) for _ in range(n)]
+    try:
+        c.pump(lambda: sum(1 for s in sids if c.streams[s].ended) >= 50 or c.goaway is not None, timeout=5)
+    except rawh2.ConnectionClosed:
+        pass
+    refused = [s for s in sids if c.streams[s].rst is not None]
+    check(len(refused) >= 50 or c.goaway is not None or c.closed,
+          "%d streams over a limit of %d, %d refused" % (n, limit, len(refused)))
+    c.close()
+
+
+# --- gRPC on a valid HTTP/2 connection ---------------------------------------------------
+
+@case("HEADERS for an unknown service/method: UNIMPLEMENTED, the connection keeps working")
+def _():
+    need_hpack()
+    c = conn()
+    for path in ("/no.such.Service/Method", "/containerd.services.version.v1.Version/Nope", "/nopath", "x",
+                 "/" + "a" * 5000 + "/b"):
+        st = c.wait_stream(c.call(path, b""))
+        expect_status(st, 12, path[:40])
+    raw_version_ok(c)
+    c.close()
+
+
+@case("not gRPC: GET, no content-type, text/plain get an HTTP error; the connection keeps working")
+def _():
+    need_hpack()
+    c = conn()
+    sid = c.new_stream_id()
+    c.send(c.headers_frame(sid, rawh2.Conn.grpc_request_headers(VERSION, method="GET"), end_stream=True))
+    st = c.wait_stream(sid)
+    check(st.http_status != "200" or (st.grpc_status not in (None, 0)), "GET answered as a call: %r" % st)
+    for ct in (None, "text/plain", "application/grpcx", "application/json"):
+        sid = c.new_stream_id()
+        c.send(c.headers_frame(sid, rawh2.Conn.grpc_request_headers(VERSION, content_type=ct)) +
+               frame(DATA, END_STREAM, sid, grpc_message(b"")))
+        st = c.wait_stream(sid)
+        check(st.rst is not None or st.http_status == "415" or st.grpc_status not in (None, 0),
+              "content-type %r answered: %r" % (ct, st))
+    for ct in ("application/grpc+proto", "application/grpc; charset=utf-8"):
+        sid = c.new_stream_id()
+        c.send(c.headers_frame(sid, rawh2.Conn.grpc_request_headers(VERSION, content_type=ct)) +
+               frame(DATA, END_STREAM, sid, grpc_message(b"")))
+        st = c.wait_stream(sid)
+        eq(st.grpc_status, 0, "content-type %r" % ct)
+    raw_version_ok(c)
+    c.close()
+
+
+@case("a truncated message (declared length > bytes sent, then END_STREAM) is INTERNAL")
+def _():
+    need_hpack()
+    c = conn()
+    body = ser("containerd.services.namespaces.v1.GetNamespaceRequest", name="seeded")
+    for declared, sent in ((100, 10), (len(body) + 1, len(body)), (5, 0)):
+        sid = c.call(NS_GET, raw_data=grpc_message(body[:sent], length=declared))
+        expect_status(c.wait_stream(sid), 13, "declared %d, sent %d" % (declared, sent))
+    # only part of the 5-byte prefix
+    sid = c.call(NS_GET, raw_data=b"\x00\x00")
+    expect_status(c.wait_stream(sid), 13, "2 bytes of a prefix")
+    raw_version_ok(c)
+    c.close()
+
+
+@case("a declared length of 4 GiB - 1 is RESOURCE_EXHAUSTED at once")
+def _():
+    need_hpack()
+    c = conn()
+    sid = c.call(NS_GET, raw_data=struct.pack(">BI", 0, 0xFFFFFFFF) + b"x" * 1000, end_stream=False)
+    st = c.wait_stream(sid, timeout=5)
+    expect_status(st, 8, "4 GiB message")
+    # the client goes on sending the "body": the daemon must not buffer it
+    for _ in range(64):
+        if not c.try_send(frame(DATA, 0, sid, b"y" * 16384)):
+            break
+    c.try_send(frame(DATA, END_STREAM, sid, b""))
+    raw_version_ok(c)
+    c.close()
+
+
+@case("invalid protobuf in a valid frame is INTERNAL (raw and through grpcio)")
+def _():
+    need_hpack()
+    c = conn()
+    bad_bodies = {
+        "length beyond the end": b"\x0a\x10abc",
+        "varint too long": b"\x08" + b"\xff" * 10 + b"\x01",
+        "wire type 7": b"\x0f",
+        "field number 0": b"\x00\x01",
+        "varint where a message is expected": b"\x08\x01",
+        "nested garbage": b"\x0a\x05\x0a\x03\xff\xff",
+        "truncated nested map entry": b"\x0a\x06\x12\x04\x0a\x05ab",
+    }
+    for path in (NS_CREATE, CTR_CREATE, NS_GET):
+        for name, body in bad_bodies.items():
+            if path == NS_GET and name == "varint where a message is expected":
+                continue   # field 1 of GetNamespaceRequest is a string: the varint is a wire type mismatch too
+            sid = c.call(path, body, ns="seeded")
+            st = c.wait_stream(sid)
+            try:
+                expect_status(st, 13, "%s: %s" % (path.rsplit("/", 1)[1], name))
+            except Failure as e:
+                raise Failure("%s %s: %s" % (path, name, e))
+    raw_version_ok(c)
+    c.close()
+    with d.client() as gc:
+        for name, body in bad_bodies.items():
+            e = expect_code(CODES.INTERNAL, gc.call, "containers/Create", bytes(body), ns="seeded")
+            check(e.details(), "no message for %s" % name)
+
+
+@case("compressed flag set: INTERNAL without grpc-encoding, UNIMPLEMENTED for gzip; flag 2 is INTERNAL")
+def _():
+    need_hpack()
+    c = conn()
+    body = ser("containerd.services.namespaces.v1.GetNamespaceRequest", name="seeded")
+    sid = c.call(NS_GET, raw_data=grpc_message(body, compressed=1))
+    expect_status(c.wait_stream(sid), 13, "flag 1, no grpc-encoding")
+    sid = c.call(NS_GET, raw_data=grpc_message(body, compressed=2))
+    expect_status(c.wait_stream(sid), 13, "flag 2")
+    sid = c.call(NS_GET, raw_data=grpc_message(body, compressed=1), extra=[("grpc-encoding", "gzip")])
+    expect_status(c.wait_stream(sid), 12, "gzip")
+    sid = c.call(NS_GET, raw_data=grpc_message(body, compressed=1), extra=[("grpc-encoding", "identity")])
+    expect_status(c.wait_stream(sid), 13, "flag 1 with identity")
+    raw_version_ok(c)
+    c.close()
+    # grpcio with gzip compression
+    ch = grpc.insecure_channel("unix:" + d.sock, compression=grpc.Compression.Gzip)
+    stub = ch.unary_unary("/containerd.services.namespaces.v1.Namespaces/Get", request_serializer=lambda b: b,
+                          response_deserializer=lambda b: b)
+    try:
+        stub(body, timeout=5)
+    except grpc.RpcError as e:
+        check(e.code() in (CODES.UNIMPLEMENTED, CODES.INTERNAL), "gzip via grpcio: %s %s" % (e.code(), e.details()))
+    ch.close()
+
+
+@case("two messages on a unary call, none at all, an unknown grpc-timeout unit: each an error status")
+def _():
+    need_hpack()
+    c = conn()
+    body = ser("containerd.services.namespaces.v1.GetNamespaceRequest", name="seeded")
+    sid = c.call(NS_GET, raw_data=grpc_message(body) * 2)
+    st = c.wait_stream(sid)
+    check(st.grpc_status not in (None, 0) or st.rst is not None, "two messages: %r" % st)
+    sid = c.new_stream_id()
+    c.send(c.headers_frame(sid, rawh2.Conn.grpc_request_headers(NS_GET), end_stream=True))
+    st = c.wait_stream(sid)
+    check(st.grpc_status not in (None, 0) or st.rst is not None, "no message: %r" % st)
+    for t in ("abc", "1x", "123456789S", "", "S", "-1S"):
+        sid = c.call(VERSION, b"", extra=[("grpc-timeout", t)])
+        st = c.wait_stream(sid)
+        check(st.grpc_status not in (None, 0) or st.rst is not None, "grpc-timeout %r accepted: %r" % (t, st))
+    raw_version_ok(c)
+    c.close()
+
+
+@case("grpc-timeout 300m on Subscribe: the daemon itself ends the call with DEADLINE_EXCEEDED")
+def _():
+    need_hpack()
+    c = conn()
+    t0 = time.monotonic()
+    body = ser("containerd.services.events.v1.SubscribeRequest", filters=['topic=="/never"'])
+    sid = c.call(SUBSCRIBE, body, extra=[("grpc-timeout", "300m")], end_stream=False)
+    st = c.wait_stream(sid, timeout=5)
+    el = time.monotonic() - t0
+    expect_status(st, 4, "Subscribe with grpc-timeout 300m")
+    check(0.25 <= el < 3, "ended after %.2fs" % el)
+    c.try_send(frame(DATA, END_STREAM, sid, b""))   # the client's late half-close
+    raw_version_ok(c)
+    c.close()
+
+
+@case("bad namespace header values are INVALID_ARGUMENT")
+def _():
+    with d.client() as gc:
+        for ns in ("../../etc", "a b", "x" * 1000, "ns\u00e9", "-", "a_"):
+            expect_code(CODES.INVALID_ARGUMENT, gc.call, "containers/List", ns=ns)
+
+
+# --- clients that misbehave in time ------------------------------------------------------
+
+@case("a client that opens streams and never reads does not stall another client")
+def _():
+    slow = conn(auto_window=False)
+    slow.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    body = ser("containerd.services.events.v1.SubscribeRequest")
+    sids = [slow.call(SUBSCRIBE, body, end_stream=False) for _ in range(20)]
+    # plus unary calls whose answers it never reads
+    for _ in range(2000):
+        slow.try_send(slow.headers_frame(slow.new_stream_id(), rawh2.Conn.grpc_request_headers(VERSION)) +
+                      frame(DATA, END_STREAM, slow.next_id - 2, grpc_message(b"")))
+    with d.client() as pub, d.client() as other:
+        ev = pub.msg("google.protobuf.Any", type_url="x.Big", value=b"e" * 16000)
+        latencies = []
+        t_end = time.monotonic() + 60
+        for i in range(1500):   # ~24 MB of events to 20 subscribers that do not read
+            pub.call("events/Publish", topic="/flood/%d" % (i % 10), event=ev, ns="default", timeout=10)
+            if i % 50 == 0:
+                t0 = time.monotonic()
+                other.version(timeout=5)
+                other.call("namespaces/Get", ns=None, name="seeded", timeout=5)
+                latencies.append(time.monotonic() - t0)
+            if time.monotonic() > t_end:
+                break
+        check(max(latencies) < 2.0, "another client waited up to %.2fs" % max(latencies))
+    slow.close()
+    check(len(sids) == 20, "streams")
+
+
+@case("64 clients that connect and send nothing (and 64 that send a preface only) do not block others")
+def _():
+    idle = [unix_connect(d.sock) for _ in range(64)]
+    half = []
+    for _ in range(64):
+        s = unix_connect(d.sock)
+        s.sendall(rawh2.PREFACE)
+        half.append(s)
+    with d.client() as c:
+        for _ in range(20):
+            c.version(timeout=5)
+        c.call("namespaces/List", ns=None, timeout=5)
+    for s in idle + half:
+        s.close()
+
+
+@case("a client that vanishes mid-request and mid-stream")
+def _():
+    body = ser("containerd.services.events.v1.SubscribeRequest")
+    for i in range(20):
+        c = conn()
+        sid = c.call(NS_GET, raw_data=grpc_message(b"\x0a\x06seeded", length=100), end_stream=False)
+        c.call(SUBSCRIBE, body, end_stream=False)
+        c.close()
+    subs = []
+    for i in range(20):
+        c = conn()
+        c.call(SUBSCRIBE, body, end_stream=False)
+        subs.append(c)
+    with d.client() as pub:
+        ev = pub.msg("google.protobuf.Any", type_url="x.Y", value=b"v" * 100)
+        for i, c in enumerate(subs):
+            pub.call("events/Publish", topic="/vanish", event=ev, ns="default")
+            c.close()
+        for _ in range(50):
+            pub.call("events/Publish", topic="/vanish", event=ev, ns="default")
+    del sid
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+@case("oversized headers: a 64 KiB value, a 1 MiB block, 2000 headers: refused, the daemon serves")
+def _():
+    for name, extra in [("64 KiB value", [("x-big", "v" * 65536)]),
+                        ("1 MiB block", [("x-big-%d" % i, "v" * 8000) for i in range(128)]),
+                        ("2000 headers", [("x-h%d" % i, "v") for i in range(2000)]),
+                        ("64 KiB namespace", [("containerd-namespace", "n" * 65536)])]:
+        c = conn()
+        sid = c.new_stream_id()
+        ok = c.try_send(c.headers_frame(sid, rawh2.Conn.grpc_request_headers(VERSION, extra=extra)) +
+                        frame(DATA, END_STREAM, sid, grpc_message(b"")))
+        if ok:
+            try:
+                st = c.wait_stream(sid, timeout=5)
+                if rawh2.hpack is not None and st.rst is None and c.goaway is None and not c.closed:
+                    check(st.grpc_status not in (None, 0) or st.http_status == "431",
+                          "%s: the call was served: %r" % (name, st))
+            except TimeoutError as e:
+                raise Failure("%s: %s" % (name, e))
+        if c.goaway is None and not c.closed:
+            raw_version_ok(c, "%s: Version on the same connection" % name)
+        c.close()
+
+
+@case("many connections at once (200) each get an answer")
+def _():
+    conns = []
+    try:
+        for _ in range(200):
+            conns.append(conn())
+        sids = [x.call(VERSION, b"") for x in conns]
+        for x, sid in zip(conns, sids):
+            st = x.wait_stream(sid)
+            eq(len(st.messages()), 1, "Version answer")
+    finally:
+        for x in conns:
+            x.close()
+
+
+@case("a Subscribe stream whose client is killed while events flow (grpcio)")
+def _():
+    with d.client() as pub:
+        cl = d.client()
+        sub = Subscription(cl)
+        sub.sync()
+        ev = pub.msg("google.protobuf.Any", type_url="x.Y", value=b"v" * 500)
+        for i in range(100):
+            pub.call("events/Publish", topic="/kill", event=ev, ns="default")
+            if i == 50:
+                cl.close()
+        sub.close()
+
+
+h.finish()

@@ -1,0 +1,124 @@
+/* config.toml loading: defaults, values, imports (merge order, plugin tables
+ * replaced whole), errors with file:line:col, and the writer round trip. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../../harness/tap.h"
+#include "config/config.h"
+#include "config/config_write.h"
+#include "util/error.h"
+#include "util/mem.h"
+
+static char dir[] = "/tmp/ucd-config-test-XXXXXX";
+
+static char *write_file(const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static int load(struct config *cfg, const char *path, struct ucd_error **err)
+{
+	return config_load(cfg, path, true, err);
+}
+
+int main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	struct config cfg;
+	struct ucd_error *err = NULL;
+
+	/* no file at the default path: defaults, no error */
+	CHECK(config_load(&cfg, "/nonexistent/x.toml", false, &err) == 0);
+	CHECK_STR(cfg.root, "/var/lib/ucontainerd");
+	CHECK_STR(cfg.state, "/run/ucontainerd");
+	CHECK_STR(cfg.grpc.address, "/run/ucontainerd/ucontainerd.sock");
+	CHECK(cfg.grpc.max_recv_message_size == 16 << 20);
+	config_fini(&cfg);
+	/* an explicit path must exist */
+	CHECK(config_load(&cfg, "/nonexistent/x.toml", true, &err) < 0 && err != NULL);
+	error_free(err);
+	err = NULL;
+	config_fini(&cfg);
+
+	autofree char *drop = write_file("drop.toml",
+		"disabled_plugins = [\"io.containerd.x.v1.b\"]\n"
+		"[grpc]\nmax_recv_message_size = 1024\n"
+		"[plugins.\"io.containerd.testing.v1.good\"]\nname = \"from-import\"\n");
+	autofree char *main_path = write_file("main.toml",
+		"version = 2\nroot = \"/r\"\nstate = \"/s\"\nimports = [\"drop.toml\", \"none-*.toml\"]\n"
+		"disabled_plugins = [\"io.containerd.x.v1.a\"]\n"
+		"[grpc]\naddress = \"/a.sock\"\nuid = 12\n"
+		"[debug]\nlevel = \"debug\"\n"
+		"[plugins.\"io.containerd.testing.v1.good\"]\nname = \"main\"\nflag = true\n"
+		"[plugins.\"io.containerd.other.v1.x\"]\nk = 1\n");
+	CHECK(load(&cfg, main_path, &err) == 0);
+	CHECK_STR(cfg.root, "/r");
+	CHECK_STR(cfg.grpc.address, "/a.sock");
+	CHECK(cfg.grpc.uid == 12 && cfg.grpc.gid == -1);
+	CHECK(cfg.grpc.max_recv_message_size == 1024);      /* the import overrides */
+	CHECK_STR(cfg.debug_level, "debug");
+	CHECK(cfg.disabled_plugins[0] && cfg.disabled_plugins[1] && !cfg.disabled_plugins[2]);   /* lists append */
+	CHECK(cfg.imports[0] != NULL && cfg.imports[1] == NULL);
+	const char *file = NULL;
+	const struct toml_value *t = config_plugin_table(&cfg, "io.containerd.testing.v1.good", &file);
+	CHECK(t != NULL && toml_get(t, "flag") == NULL);    /* replaced whole by the import */
+	CHECK_STR(toml_string(toml_get(t, "name"), NULL), "from-import");
+	CHECK(file != NULL && strstr(file, "drop.toml") != NULL);
+	CHECK(config_plugin_table(&cfg, "io.containerd.other.v1.x", NULL) != NULL);
+	CHECK(config_plugin_table(&cfg, "io.containerd.none.v1.x", NULL) == NULL);
+
+	/* the core section written back parses to the same values */
+	char *text;
+	size_t len;
+	FILE *m = open_memstream(&text, &len);
+	config_write_core(m, &cfg, true);
+	fclose(m);
+	config_fini(&cfg);
+	autofree char *again = write_file("again.toml", text);
+	free(text);
+	CHECK(load(&cfg, again, &err) == 0);
+	CHECK_STR(cfg.root, "/r");
+	CHECK(cfg.grpc.uid == 12 && cfg.grpc.max_recv_message_size == 1024);
+	config_fini(&cfg);
+
+	/* errors name file, line and column */
+	autofree char *bad_type = write_file("bad-type.toml", "version = 2\n[grpc]\n  uid = \"root\"\n");
+	CHECK(load(&cfg, bad_type, &err) < 0 && err->code == UCD_INVALID_ARGUMENT);
+	CHECK(err && strstr(err->msg, "bad-type.toml:3:") && strstr(err->msg, "`grpc.uid` must be an integer"));
+	if (err)
+		printf("# %s\n", err->msg);
+	error_free(err);
+	err = NULL;
+	config_fini(&cfg);
+
+	autofree char *bad_syntax = write_file("bad-syntax.toml", "version = 2\nroot = \"/x\n");
+	CHECK(load(&cfg, bad_syntax, &err) < 0 && err && strstr(err->msg, "bad-syntax.toml:2:"));
+	if (err)
+		printf("# %s\n", err->msg);
+	error_free(err);
+	err = NULL;
+	config_fini(&cfg);
+
+	autofree char *v1 = write_file("v1.toml", "version = 1\n");
+	CHECK(load(&cfg, v1, &err) < 0 && err && strstr(err->msg, "version 1 is not supported"));
+	error_free(err);
+	err = NULL;
+	config_fini(&cfg);
+
+	/* an import cycle is loaded once, not forever */
+	autofree char *c1 = write_file("c1.toml", "imports = [\"c2.toml\"]\n");
+	autofree char *c2 = write_file("c2.toml", "imports = [\"c1.toml\"]\nroot = \"/c2\"\n");
+	CHECK(load(&cfg, c1, &err) == 0);
+	CHECK_STR(cfg.root, "/c2");
+	config_fini(&cfg);
+
+	autofree char *cmd = xasprintf("rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return tap_done();
+}
