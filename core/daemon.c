@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -138,11 +139,35 @@ static struct registry *load_plugins(struct config *cfg, const char *plugin_dir,
 	return reg;
 }
 
+/* One daemon per root: a second one would share the database and the
+ * plugins' directories. The lock lives as long as the process. */
+static int lock_root(const char *root, int *fd, struct ucd_error **err)
+{
+	autofree char *path = xasprintf("%s/ucontainerd.lock", root);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return error_set(err, UCD_INTERNAL, errno, "open `%s`: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "?";
+		ssize_t n = pread(*fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 1] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		return error_set(err, UCD_FAILED_PRECONDITION, errno,
+				 "root `%s` is in use by another ucontainerd (pid %s): refusing to share it", root, pid);
+	}
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+	if (ftruncate(*fd, 0) < 0 || pwrite(*fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot record pid in `%s`: %s", path, strerror(errno));
+	return 0;
+}
+
 int daemon_run(struct config *cfg, const char *plugin_dir)
 {
 	struct ucd_error *err = NULL;
 	struct daemon d = {.cfg = cfg};
 	int status = 1;
+	autoclose int lock_fd = -1;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	d.loop = &loop;
@@ -160,15 +185,12 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	if (fs_mkdir_p(cfg->root, 0711, &err) < 0 || fs_mkdir_p(cfg->state, 0711, &err) < 0 ||
 	    (slash != NULL && sock_dir[0] && fs_mkdir_p(sock_dir, 0711, &err) < 0))
 		goto out;
-	if ((uuid = load_uuid(cfg->root, &err)) == NULL)
-		goto out;
-	d.svc.uuid = uuid;
-	d.svc.events = events_new();
-	if ((d.svc.db = md_open(md_dir, &err)) == NULL)
-		goto out;
-	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
+	if (lock_root(cfg->root, &lock_fd, &err) < 0)
 		goto out;
 
+	/* Bind first: a daemon already serving this socket stops us before we
+	 * touch anything. Clients that connect now wait in the backlog until
+	 * the loop runs, when every service is registered. */
 	struct rpc_server_opts so = {
 		.address = cfg->grpc.address,
 		.uid = cfg->grpc.uid,
@@ -179,6 +201,18 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	};
 	if ((d.svc.server = rpc_server_new(&loop, &so, &err)) == NULL)
 		goto out;
+	if (rpc_server_start(d.svc.server, &err) < 0)
+		goto out;
+
+	if ((uuid = load_uuid(cfg->root, &err)) == NULL)
+		goto out;
+	d.svc.uuid = uuid;
+	d.svc.events = events_new();
+	if ((d.svc.db = md_open(md_dir, &err)) == NULL)
+		goto out;
+	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
+		goto out;
+
 	svc_version_register(&d.svc);
 	svc_introspection_register(&d.svc);
 	svc_health_register(&d.svc);
@@ -187,8 +221,6 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	svc_containers_register(&d.svc);
 	svc_images_register(&d.svc);
 	svc_leases_register(&d.svc);
-	if (rpc_server_start(d.svc.server, &err) < 0)
-		goto out;
 
 	uv_signal_init(&loop, &d.sigterm);
 	uv_signal_init(&loop, &d.sigint);
@@ -196,7 +228,11 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
 
-	log_msg(LOG_INFO, NULL, "serving... address=%s", cfg->grpc.address);
+	{
+		autofree char *v = log_value(cfg->grpc.address);
+		autofree char *field = xasprintf("address=%s", v);
+		log_msg(LOG_INFO, field, "serving...");
+	}
 	sd_notify(0, "READY=1");
 	uv_run(&loop, UV_RUN_DEFAULT);
 	status = 0;
@@ -206,8 +242,9 @@ out:
 	if (err != NULL) {
 		log_msg(LOG_FATAL, NULL, "%s", err->msg);
 		error_free(err);
+		svc_leases_shutdown(&d.svc);
 		if (d.svc.server != NULL) {
-			/* Started nothing: close the (unbound) server without serving. */
+			/* Close what was started (and remove the socket we bound). */
 			rpc_server_close(d.svc.server, NULL, NULL);
 			uv_run(&loop, UV_RUN_DEFAULT);
 		}

@@ -16,7 +16,10 @@
  *
  * Parsing is all or nothing; every failure is UCD_INVALID_ARGUMENT with
  * containerd's message, e.g.
- *   filters: parse error: [name==foo >|,|< ]: expected field or quoted: invalid argument
+ *   filters: parse error: [name==foo,]: expected field or quoted: invalid argument
+ *   filters: parse error: [labels.ns >|/|< key==value]: quoted literal not terminated: invalid argument
+ * (the offending byte between >| and |<, or the whole input when the error is
+ * at its end).
  * A parsed filter is immutable: filter_match may run on it from any thread. */
 #pragma once
 #include <stdbool.h>

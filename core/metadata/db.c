@@ -195,37 +195,45 @@ static int table_count(sqlite3 *sql, int *n, struct ucd_error **err)
 	return pragma_int(sql, "SELECT count(*) FROM sqlite_schema", n, err);
 }
 
-int md_migrate(sqlite3 *sql, const char *path, const struct md_migration *steps, size_t n, struct ucd_error **err)
+/* Refuses a database that is not ours or newer than `latest`; sets *version. */
+static int schema_check(sqlite3 *sql, const char *path, int latest, int *version, struct ucd_error **err)
 {
-	int version = 0, app_id = 0, tables = 0, r;
-	if ((r = pragma_int(sql, "PRAGMA user_version", &version, err)) < 0 ||
+	int app_id = 0, tables = 0, r;
+	if ((r = pragma_int(sql, "PRAGMA user_version", version, err)) < 0 ||
 	    (r = pragma_int(sql, "PRAGMA application_id", &app_id, err)) < 0 ||
 	    (r = table_count(sql, &tables, err)) < 0)
 		return r;
-	for (size_t i = 0; i < n; i++)
-		if (steps[i].version != (int)i + 1)
-			return error_set(err, UCD_INTERNAL, 0, "metadata: migration %zu is numbered %d", i + 1,
-					 steps[i].version);
-	int latest = (int)n;
 	if (app_id != 0 && app_id != MD_APPLICATION_ID)
 		return error_set(err, UCD_FAILED_PRECONDITION, 0,
 				 "metadata database `%s` is not a ucontainerd database (application_id 0x%08x); "
 				 "move it away to start with an empty store",
 				 path, (unsigned)app_id);
-	if (version == 0 && tables > 0)
+	if (*version == 0 && tables > 0)
 		return error_set(err, UCD_FAILED_PRECONDITION, 0,
 				 "metadata database `%s` holds tables but no ucontainerd schema version; "
 				 "move it away to start with an empty store",
 				 path);
-	if (version > latest)
+	if (*version > latest)
 		return error_set(err, UCD_FAILED_PRECONDITION, 0,
 				 "metadata database `%s` has schema version %d, newer than the newest this "
 				 "ucontainerd knows (%d): it was written by a newer ucontainerd; refusing to open it "
 				 "(run that version again, or move the file away to start with an empty store)",
-				 path, version, latest);
-	if (version < 0)
+				 path, *version, latest);
+	if (*version < 0)
 		return error_set(err, UCD_FAILED_PRECONDITION, 0,
-				 "metadata database `%s` has an invalid schema version %d", path, version);
+				 "metadata database `%s` has an invalid schema version %d", path, *version);
+	return 0;
+}
+
+int md_migrate(sqlite3 *sql, const char *path, const struct md_migration *steps, size_t n, struct ucd_error **err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (steps[i].version != (int)i + 1)
+			return error_set(err, UCD_INTERNAL, 0, "metadata: migration %zu is numbered %d", i + 1,
+					 steps[i].version);
+	int latest = (int)n, version = 0, r;
+	if ((r = schema_check(sql, path, latest, &version, err)) < 0)
+		return r;
 
 	/* Steps may rebuild tables (SQLite's ALTER TABLE procedure): foreign keys
 	 * are off while they run and checked before each commit. */
@@ -265,6 +273,8 @@ int md_migrate(sqlite3 *sql, const char *path, const struct md_migration *steps,
 
 static int mkdir_p(const char *dir, struct ucd_error **err)
 {
+	if (dir == NULL || dir[0] == '\0')
+		return error_set(err, UCD_INVALID_ARGUMENT, 0, "metadata directory: empty path");
 	char *p = xstrdup(dir);
 	for (char *s = p + 1;; s++) {
 		bool end = *s == '\0';
@@ -283,8 +293,10 @@ static int mkdir_p(const char *dir, struct ucd_error **err)
 	}
 	free(p);
 	struct stat sb;
-	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return error_set(err, UCD_FAILED_PRECONDITION, errno, "metadata directory `%s` is not a directory",
+	if (stat(dir, &sb) < 0)
+		return error_set(err, UCD_INTERNAL, errno, "metadata directory `%s`: %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return error_set(err, UCD_FAILED_PRECONDITION, ENOTDIR, "metadata directory `%s` is not a directory",
 				 dir);
 	return 0;
 }
@@ -330,7 +342,10 @@ struct md_db *md_open(const char *dir, struct ucd_error **err)
 		goto fail;
 	}
 
-	/* WAL first: it is not transactional and a migration should run in it. */
+	/* Refuse what is not ours before changing anything (WAL rewrites the
+	 * header), then WAL: it is not transactional and migrations run in it. */
+	if (schema_check(db->sql, db->path, (int)md_n_migrations, &version, err) < 0)
+		goto fail;
 	sqlite3_stmt *st;
 	rc = sqlite3_prepare_v2(db->sql, "PRAGMA journal_mode = WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK) {

@@ -52,41 +52,6 @@ static void host_error_free(struct ucd_error *e)
 	error_free(e);
 }
 
-char *host_logfmt_value(const char *s)
-{
-	bool bare = *s != '\0';
-	for (const char *p = s; *p && bare; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
-			bare = false;
-	}
-	if (bare)
-		return xstrdup(s);
-	size_t cap = strlen(s) * 4 + 3;
-	char *out = xmalloc(cap), *o = out;
-	*o++ = '"';
-	for (const char *p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"' || c == '\\') {
-			*o++ = '\\';
-			*o++ = (char)c;
-		} else if (c == '\n') {
-			*o++ = '\\';
-			*o++ = 'n';
-		} else if (c == '\t') {
-			*o++ = '\\';
-			*o++ = 't';
-		} else if (c < 0x20 || c == 0x7f) {
-			o += sprintf(o, "\\x%02x", c);
-		} else {
-			*o++ = (char)c;
-		}
-	}
-	*o++ = '"';
-	*o = '\0';
-	return out;
-}
-
 __attribute__((format(printf, 3, 4)))
 static void host_log(const struct ucd_init_ctx *ic, int level, const char *fmt, ...)
 {
@@ -102,7 +67,7 @@ static void host_log(const struct ucd_init_ctx *ic, int level, const char *fmt, 
 		return;
 	char *fields = NULL;
 	if (ic != NULL && ic->uri != NULL) {
-		char *v = host_logfmt_value(ic->uri);
+		char *v = log_value(ic->uri);
 		fields = xasprintf("plugin=%s", v);
 		free(v);
 	}

@@ -196,9 +196,9 @@ static struct registry_plugin *record_new(struct registry *reg, char *uri, char 
 
 static void log_outcome(const struct registry_plugin *p)
 {
-	char *type = host_logfmt_value(p->type);
-	char *id = host_logfmt_value(p->id);
-	char *msg = p->message ? host_logfmt_value(p->message) : NULL;
+	char *type = log_value(p->type);
+	char *id = log_value(p->id);
+	char *msg = p->message ? log_value(p->message) : NULL;
 	char *fields;
 	switch (p->status) {
 	case REGISTRY_SKIP:
@@ -249,7 +249,7 @@ static const struct ucd_config_field no_fields[] = {UCD_FIELD_END};
 static void init_one(struct registry *reg, struct registry_plugin *p)
 {
 	const struct ucd_plugin_desc *d = p->desc;
-	char *type = host_logfmt_value(p->type), *id = host_logfmt_value(p->id);
+	char *type = log_value(p->type), *id = log_value(p->id);
 	char *fields = xasprintf("type=%s id=%s", type, id);
 	log_msg(LOG_INFO, fields, "loading plugin \"%s\"...", p->uri);
 	free(fields);
@@ -527,7 +527,7 @@ static void load_file(struct registry *reg, const char *name)
 {
 	char *uri, *type, *id;
 	if (!registry_parse_filename(name, &uri, &type, &id)) {
-		char *v = host_logfmt_value(name);
+		char *v = log_value(name);
 		char *fields = xasprintf("file=%s dir=%s", v, reg->plugin_dir);
 		log_msg(LOG_WARN, fields,
 		        "ignoring file in plugin directory: not named io.containerd.<kind>.<version>.<id>.so");
@@ -580,7 +580,7 @@ int registry_load(struct registry *reg, struct ucd_error **err)
 			if (errno != ENOENT)
 				return error_set(err, UCD_INTERNAL, errno, "read plugin directory `%s`: %s", reg->plugin_dir,
 				                 strerror(errno));
-			char *v = host_logfmt_value(reg->plugin_dir);
+			char *v = log_value(reg->plugin_dir);
 			char *fields = xasprintf("dir=%s", v);
 			log_msg(LOG_INFO, fields, "plugin directory does not exist: no plugins to load");
 			free(fields);

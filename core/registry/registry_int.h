@@ -73,8 +73,6 @@ bool plugin_config_parse_duration(const char *s, int64_t *ns);
 /* ---- host.c ---- */
 
 void host_fill(struct ucd_host *h);
-/* logfmt value: bare if it needs no quoting, else quoted with escapes (malloc'd). */
-char *host_logfmt_value(const char *s);
 
 /* ---- registry.c, called by host.c ---- */
 

@@ -1201,7 +1201,7 @@ static int resolve_dotted(struct parser *P, struct toml_value *t, const struct k
 static int parse_keyval(struct parser *P, struct toml_value *t)
 {
 	struct key k = { 0 };
-	struct toml_value *dst, *v;
+	struct toml_value *dst = NULL, *v = NULL;
 	if (parse_key(P, &k) < 0)
 		goto fail;
 	skip_ws(P);

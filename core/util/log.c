@@ -31,39 +31,43 @@ void log_set_level(enum log_level l) { min_level = l; }
 enum log_level log_get_level(void) { return min_level; }
 bool log_enabled(enum log_level l) { return l >= min_level; }
 
-/* Appends s to the line quoted as logfmt wants: backslash and quote escaped,
- * control characters as \n, \t or \xNN so a hostile string cannot forge lines. */
-static size_t put_quoted(char *dst, size_t cap, size_t pos, const char *s)
+/* logfmt quoting: backslash and quote escaped, control characters as \n,
+ * \t or \xNN, so a hostile string cannot forge log lines or fields. */
+static char *quote(const char *s, bool force)
 {
-	if (pos < cap)
-		dst[pos] = '"';
-	pos++;
-	for (; *s; s++) {
-		char tmp[5];
-		unsigned char c = (unsigned char)*s;
-		const char *piece = tmp;
-		if (c == '"')
-			piece = "\\\"";
-		else if (c == '\\')
-			piece = "\\\\";
-		else if (c == '\n')
-			piece = "\\n";
-		else if (c == '\t')
-			piece = "\\t";
-		else if (c < 0x20 || c == 0x7f)
-			snprintf(tmp, sizeof tmp, "\\x%02x", c);
-		else {
-			tmp[0] = (char)c;
-			tmp[1] = 0;
-		}
-		for (; *piece; piece++, pos++)
-			if (pos < cap)
-				dst[pos] = *piece;
+	bool bare = !force && *s != '\0';
+	for (const char *p = s; *p && bare; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
+			bare = false;
 	}
-	if (pos < cap)
-		dst[pos] = '"';
-	return pos + 1;
+	if (bare)
+		return xstrdup(s);
+	char *out = xmalloc(strlen(s) * 4 + 3), *o = out;
+	*o++ = '"';
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else if (c == '\t') {
+			*o++ = '\\';
+			*o++ = 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			o += sprintf(o, "\\x%02x", c);
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	return out;
 }
+
+char *log_value(const char *s) { return quote(s, false); }
 
 void log_msgv(enum log_level l, const char *fields, const char *fmt, va_list ap)
 {
@@ -77,8 +81,8 @@ void log_msgv(enum log_level l, const char *fields, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	size_t n = strftime(line, sizeof line, "time=\"%Y-%m-%dT%H:%M:%S", &tm);
-	n += snprintf(line + n, sizeof line - n, ".%09ldZ\" level=%s msg=", ts.tv_nsec, level_names[l]);
-	n = put_quoted(line, sizeof line - 2, n, msg);
+	autofree char *qmsg = quote(msg, true);
+	n += snprintf(line + n, sizeof line - n, ".%09ldZ\" level=%s msg=%s", ts.tv_nsec, level_names[l], qmsg);
 	if (fields != NULL && *fields && n < sizeof line - 2)
 		n += snprintf(line + n, sizeof line - 2 - n, " %s", fields);
 	if (n > sizeof line - 2)

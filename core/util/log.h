@@ -1,7 +1,7 @@
 /* Logging on stderr in containerd's logfmt shape, which journald keeps as is:
  *   time="2026-11-23T18:41:25.123456789Z" level=info msg="serving..." address=/run/x.sock
- * Extra fields are passed as a printf-formatted "key=value ..." string whose
- * values the caller has already quoted with log_quote() where needed. */
+ * Extra fields are passed as a "key=value ..." string whose values the caller
+ * has made safe with log_value(). */
 #pragma once
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,6 +14,10 @@ const char *log_level_name(enum log_level l);
 void log_set_level(enum log_level l);
 enum log_level log_get_level(void);
 bool log_enabled(enum log_level l);
+
+/* A field value as logfmt wants it: bare when it can be, quoted and escaped
+ * otherwise. Returns a malloc'd string. */
+char *log_value(const char *s);
 
 /* fields may be NULL; otherwise appended after msg, e.g. "plugin=io.containerd.x.v1.y" */
 void log_msg(enum log_level l, const char *fields, const char *fmt, ...)

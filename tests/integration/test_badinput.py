@@ -179,7 +179,6 @@ def _():
         "WINDOW_UPDATE of 0 on the connection": frame(WINDOW_UPDATE, 0, 0, b"\x00\x00\x00\x00"),
         "WINDOW_UPDATE overflowing the window": frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF)) * 2,
         "PING with 7 bytes": frame(PING, 0, 0, b"1234567"),
-        "GOAWAY then HEADERS": frame(GOAWAY, 0, 0, b"\x00" * 8) + frame(HEADERS, END_HEADERS, 1, b""),
         "CONTINUATION without HEADERS": frame(CONTINUATION, END_HEADERS, 1, b"\x00"),
         "HEADERS then a different frame before CONTINUATION": frame(HEADERS, 0, 1, b"\x00") + frame(PING, 0, 0,
                                                                                                     b"1" * 8),
@@ -187,7 +186,6 @@ def _():
         "HPACK index out of range": frame(HEADERS, END_HEADERS | END_STREAM, 1, b"\xfe"),
         "a frame larger than SETTINGS_MAX_FRAME_SIZE": frame(PING, 0, 0, b"x" * 20000),
         "RST_STREAM on an idle stream": frame(RST_STREAM, 0, 7, b"\x00\x00\x00\x08"),
-        "PRIORITY depending on itself": frame(PRIORITY, 0, 3, struct.pack(">IB", 3, 16)),
     }
     problems = []
     for name, data in bad.items():
@@ -448,9 +446,12 @@ def _():
     body = ser("containerd.services.events.v1.SubscribeRequest")
     sids = [slow.call(SUBSCRIBE, body, end_stream=False) for _ in range(20)]
     # plus unary calls whose answers it never reads
+    slow.s.settimeout(2)
     for _ in range(2000):
-        slow.try_send(slow.headers_frame(slow.new_stream_id(), rawh2.Conn.grpc_request_headers(VERSION)) +
-                      frame(DATA, END_STREAM, slow.next_id - 2, grpc_message(b"")))
+        sid = slow.new_stream_id()
+        if not slow.try_send(slow.headers_frame(sid, rawh2.Conn.grpc_request_headers(VERSION)) +
+                             frame(DATA, END_STREAM, sid, grpc_message(b""))):
+            break   # the daemon stopped reading from it: that is the point
     with d.client() as pub, d.client() as other:
         ev = pub.msg("google.protobuf.Any", type_url="x.Big", value=b"e" * 16000)
         latencies = []

@@ -218,6 +218,8 @@ static void test_refusals(void)
 	db = md_open(dir, &e);
 	CHECK(db == NULL);
 	CHECK_ERR(-UCD_FAILED_PRECONDITION, e, UCD_FAILED_PRECONDITION, "~holds tables but no ucontainerd schema");
+	/* refused before anything was changed: still in rollback-journal mode */
+	CHECK(raw_int(file, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'delete'") == 1);
 	raw_exec(file, "PRAGMA application_id = 42; PRAGMA user_version = 1");
 	db = md_open(dir, &e);
 	CHECK(db == NULL);

@@ -1,0 +1,322 @@
+#!/usr/bin/python3
+"""The daemon as a program: command line, config.toml (good and bad),
+`config default` / `config dump`, logging, signals, a second daemon on the
+same socket, a stale socket file, disabled/required plugins."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import grpc  # noqa: E402
+
+from harness import CODES, Failure, Harness, check, contains, eq, expect_code, not_contains  # noqa: E402
+
+h = Harness("cli")
+LOCATION = re.compile(r"config\.toml:(\d+):(\d+)")
+
+
+def start_fails(d, config, what):
+    """Starts d with `config`; it must exit non-zero without serving. Returns its stderr."""
+    d.start(config=config, wait=False)
+    rc = d.wait_exit(20)
+    err = d.stderr()
+    check(rc != 0, "%s: the daemon exited 0:\n%s" % (what, err))
+    check(rc > 0, "%s: the daemon died of signal %d:\n%s" % (what, -rc, err))
+    check(not os.path.exists(d.sock) or not sock_answers(d.sock), "%s: a socket is served" % what)
+    d.check_sanitizers()
+    return err
+
+
+def sock_answers(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# --- command line ----------------------------------------------------------------------
+
+@h.test("--version prints the version; --help prints usage; bad options exit 2")
+def _():
+    d = h.daemon("cli")
+    r = d.run_cli("--version")
+    eq(r.returncode, 0, "--version exit code")
+    check(re.match(r"ucontainerd \d+\.\d+\.\d+", r.stdout), "--version output %r" % r.stdout)
+    r = d.run_cli("--help")
+    eq(r.returncode, 0, "--help exit code")
+    contains(r.stdout, "--config", "--help")
+    for args in (["--no-such-option"], ["frobnicate"], ["config"], ["config", "nope"], ["--log-level", "loud"]):
+        r = d.run_cli(*args)
+        eq(r.returncode, 2, "exit code of %r (stderr %r)" % (args, r.stderr))
+        check(r.stderr.strip(), "no message for %r" % args)
+
+
+@h.test("logs are logfmt on stderr with a serving line naming the address")
+def _():
+    d = h.daemon("log", log_level="info")
+    d.start()
+    d.stop()
+    lines = [ln for ln in d.stderr().splitlines() if ln.strip()]
+    check(lines, "no log lines")
+    for ln in lines:
+        check(re.match(r'time=\S+ level=(trace|debug|info|warn|warning|error|fatal) msg=', ln),
+              "not logfmt: %r" % ln)
+    serving = [ln for ln in lines if 'msg="serving..."' in ln]
+    check(serving, "no serving line in:\n" + "\n".join(lines))
+    contains(serving[0], "address=" + d.sock, "serving line")
+    not_contains(d.stderr(), "level=debug", "debug lines at --log-level info")
+
+
+@h.test("SIGINT shuts down as cleanly as SIGTERM")
+def _():
+    d = h.daemon("sigint")
+    d.start()
+    d.proc.send_signal(signal.SIGINT)
+    rc = d.wait_exit(15)
+    eq(rc, 0, "exit code after SIGINT")
+    check(not os.path.exists(d.sock), "socket left behind")
+    d.check_sanitizers()
+
+
+@h.test("SIGTERM with open streams and busy clients: exit 0 quickly, clients see the end")
+def _():
+    d = h.daemon("busy")
+    d.start()
+    c = d.client()
+    streams = [c.call("events/Subscribe", ns=None, filters=[], timeout=60) for _ in range(10)]
+    lc = d.client()
+    it = lc.call("containers/ListStream", ns="x", filters=[])
+    t0 = time.monotonic()
+    d.stop(timeout=10)
+    el = time.monotonic() - t0
+    check(el < 5, "shutdown took %.1fs" % el)
+    for s in streams:
+        try:
+            list(s)
+        except grpc.RpcError as e:
+            check(e.code() in (CODES.UNAVAILABLE, CODES.CANCELLED, CODES.INTERNAL, CODES.UNKNOWN),
+                  "stream ended with %s" % e.code())
+    try:
+        list(it)
+    except grpc.RpcError:
+        pass
+    c.close()
+    lc.close()
+
+
+# --- config.toml: bad --------------------------------------------------------------------
+
+@h.test("config syntax errors: exit non-zero and stderr names file:line:col")
+def _():
+    cases = {
+        "unclosed table header": ('version = 2\n[grpc\naddress = "x"\n', 2),
+        "unterminated string": ('version = 2\nroot = "/tmp/x\n', 2),
+        "missing value": ("version = 2\n\nroot =\n", 3),
+        "duplicate key": ('version = 2\nroot = "/a"\nroot = "/b"\n', 3),
+        "duplicate table": ("version = 2\n[grpc]\n[grpc]\n", 3),
+        "bad escape": ('version = 2\nroot = "\\q"\n', 2),
+        "garbage": ("version = 2\n@@@\n", 2),
+        "bare key with space": ("version = 2\nfoo bar = 1\n", 2),
+    }
+    problems = []
+    for name, (text, line) in cases.items():
+        d = h.daemon("syntax")
+        err = start_fails(d, text, name)
+        m = LOCATION.search(err)
+        if not m:
+            problems.append("%s: no config.toml:LINE:COL in stderr:\n%s" % (name, err))
+        elif int(m.group(1)) != line:
+            problems.append("%s: line %s, expected %d: %s" % (name, m.group(1), line, err.strip()))
+        if d.config_path not in err:
+            problems.append("%s: stderr does not name %s" % (name, d.config_path))
+    check(not problems, "\n".join(problems))
+
+
+@h.test("config type errors: [grpc] uid = \"root\" and friends give a clear error")
+def _():
+    cases = {
+        '[grpc]\n  uid = "root"\n': ("grpc.uid", "integer", 3),
+        '[grpc]\n  max_recv_message_size = "big"\n': ("max_recv_message_size", "integer", 3),
+        "[grpc]\n  max_recv_message_size = 0\n": ("max_recv_message_size", "", 3),
+        "root = 5\n": ("root", "string", 2),
+        "grpc = 1\n": ("grpc", "table", 2),
+        'disabled_plugins = "x"\n': ("disabled_plugins", "array", 2),
+        "oom_score = 5000\n": ("oom_score", "", 2),
+        "version = 1\n": ("version", "", 1),
+    }
+    problems = []
+    for text, (key, want, line) in cases.items():
+        d = h.daemon("types")
+        body = text if text.startswith("version") else "version = 2\n" + text
+        err = start_fails(d, body, text.strip())
+        if key not in err or want not in err:
+            problems.append("%r: stderr does not mention %r/%r:\n%s" % (text, key, want, err))
+        m = LOCATION.search(err)
+        if not m or int(m.group(1)) != line:
+            problems.append("%r: no config.toml:%d:COL in:\n%s" % (text, line, err))
+    check(not problems, "\n".join(problems))
+
+
+@h.test("an explicit --config that does not exist is an error naming it")
+def _():
+    d = h.daemon("noconf")
+    missing = os.path.join(d.dir, "missing.toml")
+    d.start(args=d.args(missing), wait=False)
+    rc = d.wait_exit(10)
+    check(rc != 0, "exit 0")
+    contains(d.stderr(), missing, "stderr")
+
+
+@h.test("a root that cannot be created is a clear error")
+def _():
+    d = h.daemon("badroot")
+    blocker = os.path.join(d.dir, "file")
+    open(blocker, "w").close()
+    d.root = os.path.join(blocker, "root")
+    err = start_fails(d, d.base_config(), "root under a regular file")
+    contains(err, blocker, "stderr")
+
+
+# --- config default / dump ------------------------------------------------------------------
+
+@h.test("`config default` is accepted by the daemon as is")
+def _():
+    d = h.daemon("default")
+    r = d.run_cli("config", "default")
+    eq(r.returncode, 0, "exit code (stderr %r)" % r.stderr)
+    contains(r.stdout, "version = 2", "config default")
+    contains(r.stdout, "[grpc]", "config default")
+    d.start(config=r.stdout)
+    with d.client() as c:
+        c.version()
+        c.call("namespaces/Create", ns=None, namespace={"name": "fromdefault"})
+    d.stop()
+    not_contains(d.stderr(), "level=warn", "warnings for the default config")
+
+
+@h.test("`config dump` reflects the config's values and is itself a valid config")
+def _():
+    d = h.daemon("dump")
+    drop = os.path.join(d.dir, "conf.d")
+    os.makedirs(drop)
+    with open(os.path.join(drop, "10-grpc.toml"), "w") as f:
+        f.write("version = 2\n[grpc]\n  max_send_message_size = 7654321\n")
+    cfg = d.write_config(
+        'version = 2\nroot = "/var/lib/ucd-dump-test"\nstate = "/run/ucd-dump-test"\noom_score = -500\n'
+        'imports = ["conf.d/*.toml"]\ndisabled_plugins = ["io.containerd.testing.v1.nothing"]\n'
+        '[grpc]\n  address = "/run/ucd-dump-test/x.sock"\n  max_recv_message_size = 1234567\n'
+        '[debug]\n  level = "warn"\n')
+    r = d.run_cli("--config", cfg, "config", "dump")
+    eq(r.returncode, 0, "exit code (stderr %r)" % r.stderr)
+    out = r.stdout
+    for want in ('root = "/var/lib/ucd-dump-test"', 'state = "/run/ucd-dump-test"', "oom_score = -500",
+                 'address = "/run/ucd-dump-test/x.sock"', "max_recv_message_size = 1234567",
+                 "max_send_message_size = 7654321", "io.containerd.testing.v1.nothing", 'level = "warn"'):
+        contains(out, want, "config dump")
+    # command-line overrides show in the dump
+    r = d.run_cli("--config", cfg, "--root", "/tmp/ucd-other-root", "config", "dump")
+    contains(r.stdout, 'root = "/tmp/ucd-other-root"', "dump with --root")
+    # the dump is a config the daemon accepts (socket/root/state overridden by flags)
+    d.start(config=out.replace("\nimports", "\n# imports"))
+    d.stop()
+
+
+# --- sockets ---------------------------------------------------------------------------
+
+@h.test("a second daemon on the same live socket exits non-zero with a message; the first keeps serving")
+def _():
+    first = h.daemon("first")
+    first.start()
+    with first.client() as c:
+        c.call("namespaces/Create", ns=None, namespace={"name": "mine", "labels": {"a": "b"}})
+    second = h.daemon("second")
+    second.sock = first.sock
+    second.start(wait=False)
+    rc = second.wait_exit(20)
+    err = second.stderr()
+    check(rc != 0, "the second daemon exited 0:\n" + err)
+    check(first.sock in err or "in use" in err or "already" in err, "unclear message:\n" + err)
+    second.check_sanitizers()
+    check(os.path.exists(first.sock), "the second daemon removed the first one's socket")
+    with first.client() as c:
+        c.version()
+        eq(dict(c.call("namespaces/Get", ns=None, name="mine").namespace.labels), {"a": "b"}, "first's data")
+    first.stop()
+
+
+@h.test("a stale socket file (nobody listening) is replaced")
+def _():
+    d = h.daemon("stale")
+    os.makedirs(os.path.dirname(d.sock), exist_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(d.sock)
+    s.close()
+    check(os.path.exists(d.sock), "setup: no stale socket")
+    d.start()
+    with d.client() as c:
+        c.version()
+    d.stop()
+
+
+@h.test("a socket path in a directory that does not exist yet is created")
+def _():
+    d = h.daemon("sockdir")
+    d.sock = os.path.join(d.dir, "run", "deeper", "ucd.sock")
+    d.start()
+    d.stop()
+
+
+@h.test("[grpc] uid/gid set the socket's owner; its mode is 0660")
+def _():
+    d = h.daemon("owner")
+    d.start(extra="[grpc]\n  uid = 1234\n  gid = 5678\n")
+    st = os.stat(d.sock)
+    eq((st.st_uid, st.st_gid), (1234, 5678), "socket owner")
+    eq(st.st_mode & 0o777, 0o660, "socket mode")
+    d.stop()
+
+
+# --- plugins by config -------------------------------------------------------------------
+
+@h.test("disabled_plugins: a disabled service is not listed and not served")
+def _():
+    d = h.daemon("disabled")
+    d.start(extra='disabled_plugins = ["io.containerd.grpc.v1.leases"]\n')
+    with d.client() as c:
+        ids = [p.id for p in c.call("introspection/Plugins", ns=None, filters=["type==io.containerd.grpc.v1"]).plugins]
+        check("leases" not in ids, "disabled leases plugin still listed: %r" % ids)
+        check("containers" in ids, "containers missing: %r" % ids)
+        expect_code(CODES.UNIMPLEMENTED, c.call, "leases/List")
+        c.call("containers/List")
+    d.stop()
+
+
+@h.test("required_plugins naming a missing plugin: exit non-zero naming it")
+def _():
+    d = h.daemon("required")
+    err = start_fails(d, d.base_config('required_plugins = ["io.containerd.testing.v1.not_installed"]\n'),
+                      "required missing plugin")
+    contains(err, "io.containerd.testing.v1.not_installed", "stderr")
+
+
+@h.test("unknown keys are warned about, not fatal")
+def _():
+    d = h.daemon("unknown")
+    d.start(extra='no_such_key = 1\n[grpc]\n  no_such_grpc_key = "x"\n[plugins."io.containerd.testing.v1.absent"]\n'
+                  '  whatever = 1\n')
+    d.stop()
+    err = d.stderr()
+    contains(err, "no_such_key", "stderr")
+    contains(err, "no_such_grpc_key", "stderr")
+
+
+h.finish()
