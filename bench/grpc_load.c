@@ -80,7 +80,7 @@ struct conn {
 	int done;          /* stream closed */
 	int failed;        /* connection-level failure */
 	char err[160];
-	/* bytes nghttp2 produced that the socket did not take yet */
+	/* what nghttp2 produced, written in one go */
 	uint8_t *out;
 	size_t out_len, out_cap;
 };
@@ -191,7 +191,7 @@ static int conn_open(struct conn *c)
 	return 0;
 }
 
-/* Writes what nghttp2 has to send; keeps what the socket does not take. */
+/* Writes what nghttp2 has to send, as one write when the socket takes it. */
 static int conn_flush(struct conn *c)
 {
 	for (;;) {
@@ -216,8 +216,15 @@ static int conn_flush(struct conn *c)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				break;
+			if (errno == EAGAIN) {
+				/* rare with our small frames: wait for room rather than
+				 * track EPOLLOUT, the next read may be far away */
+				struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
+				if (poll(&pf, 1, 10000) > 0)
+					continue;
+				snprintf(c->err, sizeof c->err, "write: socket full for 10 s");
+				return -1;
+			}
 			snprintf(c->err, sizeof c->err, "write: %s", strerror(errno));
 			return -1;
 		}

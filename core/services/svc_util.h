@@ -10,16 +10,7 @@
 #include "metadata/db.h"
 #include "rpc/rpc.h"
 
-#if __has_include("filters/filters.h")
 #include "filters/filters.h"
-#else
-/* The agreed API of core/filters/filters.h, until that header lands. */
-struct filter;
-typedef bool (*filter_get_fn)(void *obj, const char *const *path, size_t n, const char **value);
-struct filter *filter_parse(const char *const *strs, size_t n, struct ucd_error **err);
-bool filter_match(const struct filter *f, filter_get_fn get, void *obj);
-void filter_free(struct filter *f);
-#endif
 
 /* --- one transaction per request ------------------------------------------ */
 

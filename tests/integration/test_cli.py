@@ -113,6 +113,33 @@ def _():
     lc.close()
 
 
+@h.test("SIGTERM while a client blocks big streams by flow control and never reads: exit 0 quickly")
+def _():
+    import rawh2
+    d = h.daemon("blocked")
+    d.start()
+    with d.client() as c:
+        for i in range(300):
+            c.call("containers/Create", ns="bulk", container={"id": "b-%d" % i, "labels": {"pad": "p" * 4000},
+                                                             "runtime": {"name": "io.containerd.runc.v2"},
+                                                             "spec": {"type_url": "x/y", "value": b"{}"}})
+    body = h.protos.new("containerd.services.containers.v1.ListContainersRequest").SerializeToString()
+    conns = []
+    for _ in range(3):
+        rc = rawh2.Conn(d.sock, auto_window=False)
+        rc.handshake()
+        for _ in range(5):
+            rc.call("/containerd.services.containers.v1.Containers/ListStream", body, ns="bulk")
+        rc.call("/containerd.services.events.v1.Events/Subscribe", b"", end_stream=False)
+        conns.append(rc)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    d.stop(timeout=15)
+    check(time.monotonic() - t0 < 10, "shutdown took %.1fs" % (time.monotonic() - t0))
+    for rc in conns:
+        rc.close()
+
+
 # --- config.toml: bad --------------------------------------------------------------------
 
 @h.test("config syntax errors: exit non-zero and stderr names file:line:col")

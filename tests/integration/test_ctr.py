@@ -99,6 +99,13 @@ def _():
     check("namespaces" in q and "containers" in q, "plugins ls -q: %r" % q)
 
 
+def detail_blocks(out):
+    """`ctr plugins ls -d` -> one text block per plugin (blocks are separated by blank-looking lines)."""
+    blocks = [b for b in re.split(r"\n[ \t]*\n", out) if b.strip()]
+    check(len(blocks) > 5, "could not split `ctr plugins ls -d` into blocks:\n" + out[:2000])
+    return blocks
+
+
 def fixture(set_, name):
     p = os.path.join(h.build_dir, "tests", "fixture-plugins", set_, "io.containerd.testing.v1.%s.so" % name)
     if not os.path.exists(p):
@@ -127,7 +134,7 @@ def _():
         det = p.ctr("plugins", "ls", "-d").stdout
         contains(det, "Type:", "plugins ls -d")
         # the detailed block of init_fails carries its error message
-        blocks = det.split("\n\n")
+        blocks = detail_blocks(det)
         fails = [b for b in blocks if re.search(r"ID:\s+init_fails\b", b)]
         check(fails, "no detailed block for init_fails in:\n" + det)
         contains(fails[0], "this fixture always fails", "init_fails block")
@@ -147,7 +154,7 @@ def _():
 @h.test("ctr plugins ls -d shows requires and exports of the core plugins")
 def _():
     det = d.ctr("plugins", "ls", "-d").stdout
-    blocks = [b for b in det.split("\n\n") if re.search(r"ID:\s+containers\b", b)]
+    blocks = [b for b in detail_blocks(det) if re.search(r"ID:\s+containers\b", b)]
     check(blocks, "no containers block in:\n" + det[:3000])
     contains(blocks[0], "io.containerd.grpc.v1", "containers block")
     contains(blocks[0], "io.containerd.metadata.v1", "containers block requires")
