@@ -4,7 +4,9 @@
 
 #include "metadata/md_internal.h"
 #include "util/error.h"
+#include "util/identifiers.h"
 #include "util/mem.h"
+#include "util/quote.h"
 
 typedef Containerd__Services__Containers__V1__Container Container;
 
@@ -34,7 +36,7 @@ static const char *runtime_name(const Container *c)
 /* containerd's validateContainer */
 static int validate(const Container *c, struct ucd_error **err)
 {
-	int r = md_validate_identifier(str(c->id), err);
+	int r = identifier_validate(str(c->id), err);
 	if (r < 0)
 		return error_wrap(err, "container.ID");
 	for (size_t i = 0; i < c->n_extensions; i++)
@@ -60,7 +62,7 @@ static Container *decode(const char *id, const void *blob, int len, int64_t crea
 {
 	Container *c = containerd__services__containers__v1__container__unpack(NULL, (size_t)len, blob);
 	if (c == NULL) {
-		autofree char *q = md_quote(id);
+		autofree char *q = go_quote(id);
 		error_set(err, UCD_DATA_LOSS, 0, "failed to read container %s: corrupt record", q);
 		return NULL;
 	}
@@ -125,8 +127,8 @@ int md_container_get(struct md_db *db, const char *ns, const char *id, Container
 	md_bind_text(st, 2, id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		autofree char *qi = md_quote(id);
-		autofree char *qn = md_quote(str(ns));
+		autofree char *qi = go_quote(id);
+		autofree char *qn = go_quote(str(ns));
 		return error_set(err, UCD_NOT_FOUND, 0, "container %s in namespace %s: not found", qi, qn);
 	}
 	if (rc != SQLITE_ROW)
@@ -193,7 +195,7 @@ static int do_create(struct md_db *db, void *arg, struct ucd_error **err)
 	md_bind_text(st, 2, a->c->id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		autofree char *q = md_quote(a->c->id);
+		autofree char *q = go_quote(a->c->id);
 		return error_set(err, UCD_ALREADY_EXISTS, 0, "container %s: already exists", q);
 	}
 	if (rc != SQLITE_DONE)
@@ -249,8 +251,8 @@ static int apply(const struct update_args *a, Container *upd, struct md_elist *l
 	} else if (strcmp(path, "snapshotkey") == 0) {
 		upd->snapshot_key = c->snapshot_key;
 	} else {
-		autofree char *qp = md_quote(path);
-		autofree char *qi = md_quote(str(c->id));
+		autofree char *qp = go_quote(path);
+		autofree char *qi = go_quote(str(c->id));
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "cannot update %s field on %s: invalid argument", qp, qi);
 	}
 	return 0;
@@ -260,7 +262,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct update_args *a = arg;
 	const Container *c = a->c;
-	autofree char *q = md_quote(c->id);
+	autofree char *q = go_quote(c->id);
 	Container *cur = NULL;
 	int r = md_container_get(db, a->ns, c->id, &cur, err);
 	if (r == -UCD_NOT_FOUND) {

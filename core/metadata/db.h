@@ -26,6 +26,9 @@
 #include <stdint.h>
 #include <ucontainerd/error.h>
 
+#include "util/identifiers.h"
+#include "util/quote.h"
+
 #include "containerd/services/containers/v1/containers.pb-c.h"
 #include "containerd/services/images/v1/images.pb-c.h"
 #include "containerd/services/leases/v1/leases.pb-c.h"
@@ -180,8 +183,7 @@ int md_lease_next_expiry(struct md_db *db, int64_t *at, struct ucd_error **err);
 
 /* --- validation shared with the services ------------------------------------ */
 
-/* containerd's identifiers.Validate (namespace and container names). */
-int md_validate_identifier(const char *s, struct ucd_error **err);
+/* Identifiers: util/identifiers.h; Go's %q: util/quote.h. */
 /* containerd's labels.Validate: key + value at most 4096 bytes. */
 int md_validate_label(const char *key, const char *value, struct ucd_error **err);
 /* go-digest's Digest.Validate: NULL when valid, else its error text
@@ -189,5 +191,3 @@ int md_validate_label(const char *key, const char *value, struct ucd_error **err
 const char *md_digest_error(const char *digest);
 /* Go's time.Parse(time.RFC3339, s) into ns since the epoch. */
 bool md_parse_rfc3339(const char *s, int64_t *ns);
-/* Go's %q of s (what containerd's messages show); caller frees. */
-char *md_quote(const char *s);

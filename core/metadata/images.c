@@ -5,6 +5,7 @@
 #include "metadata/md_internal.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/quote.h"
 
 typedef Containerd__Services__Images__V1__Image Image;
 typedef Containerd__Types__Descriptor Descriptor;
@@ -39,7 +40,7 @@ static int validate(const Image *img, struct ucd_error **err)
 	const char *digest = t ? str(t->digest) : "";
 	const char *why = md_digest_error(digest);
 	if (why != NULL) {
-		autofree char *q = md_quote(digest);
+		autofree char *q = go_quote(digest);
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "Target.Digest %s invalid: %s: invalid argument", q, why);
 	}
 	if (t->size <= 0)
@@ -54,7 +55,7 @@ static Image *decode(const char *name, const void *blob, int len, int64_t create
 {
 	Image *img = containerd__services__images__v1__image__unpack(NULL, (size_t)len, blob);
 	if (img == NULL) {
-		autofree char *q = md_quote(name);
+		autofree char *q = go_quote(name);
 		error_set(err, UCD_DATA_LOSS, 0, "image %s: corrupt record", q);
 		return NULL;
 	}
@@ -125,7 +126,7 @@ int md_image_get(struct md_db *db, const char *ns, const char *name, Image **out
 	md_bind_text(st, 2, name);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		autofree char *q = md_quote(name);
+		autofree char *q = go_quote(name);
 		return error_set(err, UCD_NOT_FOUND, 0, "image %s: not found", q);
 	}
 	if (rc != SQLITE_ROW)
@@ -208,7 +209,7 @@ static int do_create(struct md_db *db, void *arg, struct ucd_error **err)
 	md_bind_text(st, 2, img.name);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		autofree char *q = md_quote(img.name);
+		autofree char *q = go_quote(img.name);
 		return error_set(err, UCD_ALREADY_EXISTS, 0, "image %s: already exists", q);
 	}
 	if (rc != SQLITE_DONE)
@@ -236,7 +237,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 	struct write_args *a = arg;
 	Descriptor empty;
 	Image in = with_target(a->img, &empty);
-	autofree char *q = md_quote(in.name);
+	autofree char *q = go_quote(in.name);
 	Image *cur = NULL;
 	int r = md_image_get(db, a->ns, in.name, &cur, err);
 	if (r < 0)
@@ -275,7 +276,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 			md_elist_fini(&ann);
 			md_elist_init(&ann, (ProtobufCMessage *const *)in.target->annotations, in.target->n_annotations);
 		} else {
-			autofree char *qp = md_quote(path);
+			autofree char *qp = go_quote(path);
 			r = error_set(err, UCD_INVALID_ARGUMENT, 0, "cannot update %s field on image %s: invalid argument",
 				      qp, q);
 		}
@@ -323,7 +324,7 @@ static int do_delete(struct md_db *db, void *arg, struct ucd_error **err)
 	if (r < 0)
 		return r;
 	if (sqlite3_changes(db->sql) == 0) {
-		autofree char *q = md_quote(a->name);
+		autofree char *q = go_quote(a->name);
 		return error_set(err, UCD_NOT_FOUND, 0, "image %s: not found", q);
 	}
 	return 0;

@@ -4,6 +4,7 @@
 #include "metadata/md_internal.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/quote.h"
 
 typedef Containerd__Services__Leases__V1__Lease Lease;
 typedef Containerd__Services__Leases__V1__Resource Resource;
@@ -41,7 +42,7 @@ static const char *str(const char *s)
 
 static int not_found(const char *id, struct ucd_error **err)
 {
-	autofree char *q = md_quote(id);
+	autofree char *q = go_quote(id);
 	return error_set(err, UCD_NOT_FOUND, 0, "lease %s: not found", q);
 }
 
@@ -79,7 +80,7 @@ static int do_create(struct md_db *db, void *arg, struct ucd_error **err)
 	if ((r = lease_exists(db, a->ns, a->id, err)) != 0) {
 		if (r < 0)
 			return r;
-		autofree char *q = md_quote(a->id);
+		autofree char *q = go_quote(a->id);
 		return error_set(err, UCD_ALREADY_EXISTS, 0, "lease %s: already exists", q);
 	}
 	/* The last value of a key wins, as in the Go map containerd builds. */

@@ -3,7 +3,9 @@
 
 #include "metadata/md_internal.h"
 #include "util/error.h"
+#include "util/identifiers.h"
 #include "util/mem.h"
+#include "util/quote.h"
 
 typedef Containerd__Services__Namespaces__V1__Namespace Namespace;
 
@@ -39,7 +41,7 @@ int md_namespace_exists(struct md_db *db, const char *name, bool *exists, struct
 
 int md_namespace_ensure(struct md_db *db, const char *name, struct ucd_error **err)
 {
-	int r = md_validate_identifier(name, err);
+	int r = identifier_validate(name, err);
 	if (r < 0)
 		return r;
 	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_NS_ENSURE, err);
@@ -96,7 +98,7 @@ struct create_args {
 static int do_create(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct create_args *a = arg;
-	int r = md_validate_identifier(a->name, err);
+	int r = identifier_validate(a->name, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < a->n_labels; i++)
@@ -107,7 +109,7 @@ static int do_create(struct md_db *db, void *arg, struct ucd_error **err)
 	if ((r = md_namespace_exists(db, a->name, &exists, err)) < 0)
 		return r;
 	if (exists) {
-		autofree char *q = md_quote(a->name);
+		autofree char *q = go_quote(a->name);
 		return error_set(err, UCD_ALREADY_EXISTS, 0, "namespace %s: already exists", q);
 	}
 	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_NS_INSERT, err);
@@ -230,7 +232,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 			if ((r = clear_labels(db, a->name, err)) == 0)
 				r = put_labels(db, a->name, a->labels, a->n_labels, err);
 		} else {
-			autofree char *q = md_quote(path);
+			autofree char *q = go_quote(path);
 			r = error_set(err, UCD_INVALID_ARGUMENT, 0, "cannot update %s field", q);
 		}
 		if (r < 0)
@@ -275,7 +277,7 @@ static int has_rows(struct md_db *db, const char *sql, const char *ns, bool *yes
 static int do_delete(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	const char *name = arg;
-	autofree char *q = md_quote(name);
+	autofree char *q = go_quote(name);
 	/* containerd's order: images, blobs, containers, snapshots on "x"
 	 * snapshotter. Content and snapshots come with their tables (issue 3). */
 	bool images, containers;

@@ -1,5 +1,5 @@
-/* Validation with containerd's rules and error strings: identifiers,
- * labels, digests; Go's %q quoting and RFC 3339 time parsing. */
+/* Validation with containerd's rules and error strings: labels, digests;
+ * RFC 3339 time parsing. Identifiers: util/identifiers.c. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,93 +10,11 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-#define IDENTIFIER_MAX 76
-#define IDENTIFIER_RE "^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$"
 #define LABEL_MAX 4096
-
-char *md_quote(const char *s)
-{
-	size_t len = strlen(s);
-	char *out = xmalloc(len * 4 + 3), *o = out;
-	const unsigned char *p = (const unsigned char *)s;
-	*o++ = '"';
-	while (*p) {
-		unsigned char c = *p;
-		const char *esc = NULL;
-		switch (c) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\a': esc = "\\a"; break;
-		case '\b': esc = "\\b"; break;
-		case '\f': esc = "\\f"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case '\t': esc = "\\t"; break;
-		case '\v': esc = "\\v"; break;
-		}
-		if (esc) {
-			o = stpcpy(o, esc);
-			p++;
-			continue;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			o += sprintf(o, "\\x%02x", c);
-			p++;
-			continue;
-		}
-		if (c < 0x80) {
-			*o++ = (char)c;
-			p++;
-			continue;
-		}
-		/* Valid UTF-8 passes through as Go prints it; stray bytes are \x. */
-		size_t n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-		bool ok = n > 0;
-		for (size_t i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xc0) == 0x80;
-		if (ok) {
-			memcpy(o, p, n);
-			o += n;
-			p += n;
-		} else {
-			o += sprintf(o, "\\x%02x", c);
-			p++;
-		}
-	}
-	*o++ = '"';
-	*o = '\0';
-	return out;
-}
 
 static bool is_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-int md_validate_identifier(const char *s, struct ucd_error **err)
-{
-	size_t len = strlen(s);
-	if (len == 0)
-		return error_set(err, UCD_INVALID_ARGUMENT, 0, "identifier must not be empty: invalid argument");
-	autofree char *q = md_quote(s);
-	if (len > IDENTIFIER_MAX)
-		return error_set(err, UCD_INVALID_ARGUMENT, 0,
-				 "identifier %s greater than maximum length (%d characters): invalid argument", q,
-				 IDENTIFIER_MAX);
-	/* alnum runs joined by single separators */
-	bool ok = true, prev_alnum = false;
-	for (size_t i = 0; i < len && ok; i++) {
-		if (is_alnum(s[i]))
-			prev_alnum = true;
-		else if ((s[i] == '.' || s[i] == '_' || s[i] == '-') && prev_alnum)
-			prev_alnum = false;
-		else
-			ok = false;
-	}
-	if (!ok || !prev_alnum)
-		return error_set(err, UCD_INVALID_ARGUMENT, 0, "identifier %s must match %s: invalid argument", q,
-				 IDENTIFIER_RE);
-	return 0;
 }
 
 int md_validate_label(const char *key, const char *value, struct ucd_error **err)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/identifiers.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -141,7 +142,7 @@ void svc_map_borrow_free(void **entries, size_t n)
 const char *svc_event_namespace(struct rpc_call *call, const char *fallback)
 {
 	const char *ns = rpc_call_namespace(call);
-	if (ns != NULL && md_validate_identifier(ns, NULL) == 0)
+	if (ns != NULL && identifier_validate(ns, NULL) == 0)
 		return ns;
 	return fallback;
 }

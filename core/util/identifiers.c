@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/mem.h"
+#include "util/quote.h"
 
 static bool is_alnum(char c) { return isascii((unsigned char)c) && isalnum((unsigned char)c); }
 
@@ -29,13 +31,14 @@ int identifier_validate(const char *s, struct ucd_error **err)
 {
 	if (s == NULL || *s == 0)
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "identifier must not be empty: invalid argument");
+	autofree char *q = go_quote(s);
 	if (strlen(s) > IDENTIFIER_MAX_LEN)
 		return error_set(err, UCD_INVALID_ARGUMENT, 0,
-				 "identifier \"%s\" greater than maximum length (%d characters): invalid argument",
-				 s, IDENTIFIER_MAX_LEN);
+				 "identifier %s greater than maximum length (%d characters): invalid argument", q,
+				 IDENTIFIER_MAX_LEN);
 	if (!matches(s))
 		return error_set(err, UCD_INVALID_ARGUMENT, 0,
-				 "identifier \"%s\" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$: invalid argument", s);
+				 "identifier %s must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$: invalid argument", q);
 	return 0;
 }
 

@@ -549,8 +549,8 @@ class Harness:
 
 def unix_connect(path, timeout=5.0):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)          # blocking: waits while the listen backlog is full
     s.settimeout(timeout)
-    s.connect(path)
     return s
 
 

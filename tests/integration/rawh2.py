@@ -137,8 +137,10 @@ class ConnectionClosed(Exception):
 class Conn:
     def __init__(self, path, timeout=5.0, auto_window=True):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
+        # a blocking connect waits while the listen backlog is full (a non-blocking one gets EAGAIN)
+        self.s.settimeout(None)
         self.s.connect(path)
+        self.s.settimeout(timeout)
         self.timeout = timeout
         self.auto_window = auto_window
         self.dec = hpack.Decoder() if hpack else None

@@ -284,22 +284,22 @@ static void test_migrations(void)
 static void test_validation(void)
 {
 	struct ucd_error *e = NULL;
-	CHECK(md_validate_identifier("default", NULL) == 0);
-	CHECK(md_validate_identifier("k8s.io", NULL) == 0);
-	CHECK(md_validate_identifier("a-b_c.d9", NULL) == 0);
-	CHECK_ERR(md_validate_identifier("", &e), e, UCD_INVALID_ARGUMENT, "identifier must not be empty: invalid argument");
-	CHECK_ERR(md_validate_identifier("-x", &e), e, UCD_INVALID_ARGUMENT,
+	CHECK(identifier_validate("default", NULL) == 0);
+	CHECK(identifier_validate("k8s.io", NULL) == 0);
+	CHECK(identifier_validate("a-b_c.d9", NULL) == 0);
+	CHECK_ERR(identifier_validate("", &e), e, UCD_INVALID_ARGUMENT, "identifier must not be empty: invalid argument");
+	CHECK_ERR(identifier_validate("-x", &e), e, UCD_INVALID_ARGUMENT,
 		  "identifier \"-x\" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$: invalid argument");
-	CHECK(md_validate_identifier("a..b", NULL) < 0);
-	CHECK(md_validate_identifier("a.", NULL) < 0);
-	CHECK(md_validate_identifier("a/b", NULL) < 0);
+	CHECK(identifier_validate("a..b", NULL) < 0);
+	CHECK(identifier_validate("a.", NULL) < 0);
+	CHECK(identifier_validate("a/b", NULL) < 0);
 	char longid[80];
 	memset(longid, 'a', 77);
 	longid[77] = 0;
-	CHECK_ERR(md_validate_identifier(longid, &e), e, UCD_INVALID_ARGUMENT,
+	CHECK_ERR(identifier_validate(longid, &e), e, UCD_INVALID_ARGUMENT,
 		  "~greater than maximum length (76 characters): invalid argument");
 	longid[76] = 0;
-	CHECK(md_validate_identifier(longid, NULL) == 0);
+	CHECK(identifier_validate(longid, NULL) == 0);
 
 	CHECK(md_digest_error(DIGEST) == NULL);
 	CHECK(md_digest_error("sha256:abc") && strcmp(md_digest_error("sha256:abc"), "invalid checksum digest length") == 0);
@@ -316,7 +316,7 @@ static void test_validation(void)
 	CHECK(!md_parse_rfc3339("2024-01-01 12:00:00Z", &ns));
 	CHECK(!md_parse_rfc3339("yesterday", &ns));
 
-	char *q = md_quote("a\"b\\c\n\x01é");
+	char *q = go_quote("a\"b\\c\n\x01é");
 	CHECK(strcmp(q, "\"a\\\"b\\\\c\\n\\x01é\"") == 0);
 	free(q);
 
