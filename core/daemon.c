@@ -41,17 +41,20 @@ static const char *const grpc_requires[] = {"io.containerd.metadata.v1", "io.con
 static const char *const no_requires[] = {NULL};
 
 #define BUILTIN(t, i, r) { UCD_PLUGIN_DESC_INIT, .type = (t), .id = (i), .requires_types = (r) }
-static const struct ucd_plugin_desc builtins[] = {
-	BUILTIN("io.containerd.event.v1", "exchange", no_requires),
-	BUILTIN("io.containerd.metadata.v1", "sqlite", metadata_requires),
-	BUILTIN("io.containerd.grpc.v1", "version", no_requires),
-	BUILTIN("io.containerd.grpc.v1", "introspection", grpc_requires),
-	BUILTIN("io.containerd.grpc.v1", "namespaces", grpc_requires),
-	BUILTIN("io.containerd.grpc.v1", "containers", grpc_requires),
-	BUILTIN("io.containerd.grpc.v1", "images", grpc_requires),
-	BUILTIN("io.containerd.grpc.v1", "leases", grpc_requires),
-	BUILTIN("io.containerd.grpc.v1", "events", grpc_requires),
-	BUILTIN("io.containerd.grpc.v1", "healthcheck", no_requires),
+static const struct builtin {
+	struct ucd_plugin_desc desc;
+	void (*serve)(struct svc_ctx *ctx);   /* registers its gRPC service; NULL: none */
+} builtins[] = {
+	{BUILTIN("io.containerd.event.v1", "exchange", no_requires), NULL},
+	{BUILTIN("io.containerd.metadata.v1", "sqlite", metadata_requires), NULL},
+	{BUILTIN("io.containerd.grpc.v1", "version", no_requires), svc_version_register},
+	{BUILTIN("io.containerd.grpc.v1", "introspection", grpc_requires), svc_introspection_register},
+	{BUILTIN("io.containerd.grpc.v1", "namespaces", grpc_requires), svc_namespaces_register},
+	{BUILTIN("io.containerd.grpc.v1", "containers", grpc_requires), svc_containers_register},
+	{BUILTIN("io.containerd.grpc.v1", "images", grpc_requires), svc_images_register},
+	{BUILTIN("io.containerd.grpc.v1", "leases", grpc_requires), svc_leases_register},
+	{BUILTIN("io.containerd.grpc.v1", "events", grpc_requires), svc_events_register},
+	{BUILTIN("io.containerd.grpc.v1", "healthcheck", no_requires), svc_health_register},
 };
 
 /* A random (version 4) UUID in its canonical lower-case form. */
@@ -127,7 +130,7 @@ static struct registry *load_plugins(struct config *cfg, const char *plugin_dir,
 	if (reg == NULL)
 		return NULL;
 	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
-		if (registry_add_builtin(reg, &builtins[i], err) < 0) {
+		if (registry_add_builtin(reg, &builtins[i].desc, err) < 0) {
 			registry_free(reg);
 			return NULL;
 		}
@@ -137,6 +140,19 @@ static struct registry *load_plugins(struct config *cfg, const char *plugin_dir,
 		return NULL;
 	}
 	return reg;
+}
+
+/* `oom_score`: the daemon's own oom_score_adj, as containerd sets it. A
+ * failure (no permission to lower it) is logged, not fatal, as there. */
+static void set_oom_score(int score)
+{
+	if (score == 0)
+		return;
+	char buf[16];
+	int n = snprintf(buf, sizeof buf, "%d", score);
+	autoclose int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		log_error("failed to adjust OOM score for ucontainerd to %d: %s", score, strerror(errno));
 }
 
 /* One daemon per root: a second one would share the database and the
@@ -187,6 +203,7 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 		goto out;
 	if (lock_root(cfg->root, &lock_fd, &err) < 0)
 		goto out;
+	set_oom_score(cfg->oom_score);
 
 	/* Bind first: a daemon already serving this socket stops us before we
 	 * touch anything. Clients that connect now wait in the backlog until
@@ -213,14 +230,13 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 
-	svc_version_register(&d.svc);
-	svc_introspection_register(&d.svc);
-	svc_health_register(&d.svc);
-	svc_events_register(&d.svc);
-	svc_namespaces_register(&d.svc);
-	svc_containers_register(&d.svc);
-	svc_images_register(&d.svc);
-	svc_leases_register(&d.svc);
+	/* A built-in service listed in disabled_plugins is not served, as in containerd. */
+	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
+		const struct ucd_plugin_desc *b = &builtins[i].desc;
+		const struct registry_plugin *p = registry_get(d.svc.registry, b->type, b->id);
+		if (builtins[i].serve != NULL && p != NULL && registry_plugin_status(p) == REGISTRY_OK)
+			builtins[i].serve(&d.svc);
+	}
 
 	uv_signal_init(&loop, &d.sigterm);
 	uv_signal_init(&loop, &d.sigint);

@@ -3,6 +3,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "containerd/events/container.pb-c.h"
+#include "containerd/events/content.pb-c.h"
+#include "containerd/events/image.pb-c.h"
+#include "containerd/events/namespace.pb-c.h"
+#include "containerd/events/snapshot.pb-c.h"
+#include "containerd/events/task.pb-c.h"
 #include "filters/filters.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
@@ -10,6 +16,7 @@
 #include "util/identifiers.h"
 #include "util/list.h"
 #include "util/mem.h"
+#include "util/pbfield.h"
 
 struct events_sub {
 	struct list node;
@@ -73,12 +80,72 @@ void events_unsubscribe(struct events *ex, struct events_sub *sub)
 		sub_free(sub);
 }
 
-/* containerd's envelope adaptor: namespace, topic, and event (present). */
+/* The event types containerd's filters can look into (`event.<field>`):
+ * an envelope whose type_url names one of these is decoded for it. */
+static const ProtobufCMessageDescriptor *const event_types[] = {
+	&containerd__events__container_create__descriptor,
+	&containerd__events__container_update__descriptor,
+	&containerd__events__container_delete__descriptor,
+	&containerd__events__content_delete__descriptor,
+	&containerd__services__images__v1__image_create__descriptor,
+	&containerd__services__images__v1__image_update__descriptor,
+	&containerd__services__images__v1__image_delete__descriptor,
+	&containerd__events__namespace_create__descriptor,
+	&containerd__events__namespace_update__descriptor,
+	&containerd__events__namespace_delete__descriptor,
+	&containerd__events__snapshot_prepare__descriptor,
+	&containerd__events__snapshot_commit__descriptor,
+	&containerd__events__snapshot_remove__descriptor,
+	&containerd__events__task_create__descriptor,
+	&containerd__events__task_start__descriptor,
+	&containerd__events__task_delete__descriptor,
+	&containerd__events__task_io__descriptor,
+	&containerd__events__task_exit__descriptor,
+	&containerd__events__task_oom__descriptor,
+	&containerd__events__task_exec_added__descriptor,
+	&containerd__events__task_exec_started__descriptor,
+	&containerd__events__task_paused__descriptor,
+	&containerd__events__task_resumed__descriptor,
+	&containerd__events__task_checkpointed__descriptor,
+};
+
+/* One envelope on its way to the subscribers; its event is decoded at most
+ * once, and only if some filter asks for an event field. */
+struct envelope_view {
+	const events_envelope *env;
+	ProtobufCMessage *event;
+	bool decoded;
+};
+
+static const ProtobufCMessage *view_event(struct envelope_view *v)
+{
+	if (v->decoded)
+		return v->event;
+	v->decoded = true;
+	const Google__Protobuf__Any *any = v->env->event;
+	if (any == NULL || any->type_url == NULL)
+		return NULL;
+	/* containerd's typeurl names events by their full name, sometimes behind a host prefix */
+	const char *name = strrchr(any->type_url, '/');
+	name = name ? name + 1 : any->type_url;
+	for (size_t i = 0; i < ARRAY_LEN(event_types); i++) {
+		if (strcmp(event_types[i]->name, name) == 0) {
+			v->event = protobuf_c_message_unpack(event_types[i], NULL, any->value.len, any->value.data);
+			break;
+		}
+	}
+	return v->event;
+}
+
+/* containerd's envelope adaptor: namespace, topic, event, event.<field>. */
 static bool envelope_field(void *obj, const char *const *path, size_t n, const char **value)
 {
-	const events_envelope *env = obj;
+	struct envelope_view *v = obj;
+	const events_envelope *env = v->env;
 	if (n == 0)
 		return false;
+	if (strcmp(path[0], "event") == 0 && n > 1)
+		return pbfield_get(view_event(v), path + 1, n - 1, value);
 	if (strcmp(path[0], "namespace") == 0 && n == 1) {
 		*value = env->namespace_;
 		return true;
@@ -96,16 +163,19 @@ static bool envelope_field(void *obj, const char *const *path, size_t n, const c
 
 static void broadcast(struct events *ex, events_envelope *env)
 {
+	struct envelope_view view = {.env = env};
 	ex->broadcasting++;
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &ex->subs) {
 		struct events_sub *s = list_entry(pos, struct events_sub, node);
 		if (s->deliver == NULL)
 			continue;
-		if (s->filter != NULL && !filter_match(s->filter, envelope_field, env))
+		if (s->filter != NULL && !filter_match(s->filter, envelope_field, &view))
 			continue;
 		s->deliver(s->arg, env);
 	}
+	if (view.event != NULL)
+		protobuf_c_message_free_unpacked(view.event, NULL);
 	if (--ex->broadcasting == 0) {
 		list_for_each_safe(pos, tmp, &ex->dead) {
 			list_del(pos);

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import grpc  # noqa: E402
 
-from harness import CODES, Failure, Harness, check, contains, eq, expect_code, not_contains  # noqa: E402
+from harness import CODES, Failure, Harness, Skip, check, contains, eq, expect_code, not_contains  # noqa: E402
 
 h = Harness("cli")
 LOCATION = re.compile(r"config\.toml:(\d+):(\d+)")
@@ -255,6 +255,84 @@ def _():
     # the dump is a config the daemon accepts (socket/root/state overridden by flags)
     d.start(config=out.replace("\nimports", "\n# imports"))
     d.stop()
+
+
+@h.test("`config default` has a section for each installed plugin")
+def _():
+    d = h.daemon("plugsec")
+    out = d.run_cli("config", "default").stdout
+    pdir = os.path.join(os.path.dirname(os.path.dirname(h.daemon_bin)), "lib", "ucontainerd", "plugins")
+    sos = sorted(f[:-3] for f in os.listdir(pdir) if f.endswith(".so")) if os.path.isdir(pdir) else []
+    for uri in sos:
+        contains(out, '[plugins."%s"]' % uri, "config default")
+
+
+@h.test("root, state and [grpc] address from the config file are used without flags")
+def _():
+    d = h.daemon("fromfile")
+    d.sock = os.path.join(d.dir, "cfg-run", "c.sock")
+    root = os.path.join(d.dir, "cfg-root")
+    state = os.path.join(d.dir, "cfg-state")
+    d.write_config('version = 2\nroot = "%s"\nstate = "%s"\n[grpc]\n  address = "%s"\n' % (root, state, d.sock))
+    d.start(args=[h.daemon_bin, "--config", d.config_path])
+    check(os.path.isdir(os.path.join(root, "io.containerd.metadata.v1.sqlite")), "metadata not under root")
+    check(os.path.isdir(state), "state not created")
+    d.stop()
+
+
+@h.test("[debug] level from the config applies when --log-level is not given")
+def _():
+    d = h.daemon("cfglevel")
+    d.write_config('version = 2\n[debug]\n  level = "warn"\n')
+    d.start(args=d.args(d.config_path, log_level=False))
+    with d.client() as c:
+        c.version()
+    d.stop()
+    not_contains(d.stderr(), "level=info", "stderr at [debug] level = warn")
+
+
+@h.test("oom_score is applied to the daemon process")
+def _():
+    d = h.daemon("oom")
+    d.start(extra="oom_score = -321\n")
+    with open("/proc/%d/oom_score_adj" % d.pid) as f:
+        got = f.read().strip()
+    d.stop()
+    if got == "0":
+        raise Skip("known gap: oom_score is accepted but not applied yet (docs/config.md)")
+    eq(got, "-321", "oom_score_adj")
+
+
+@h.test("systemd notify: READY=1 once serving, STOPPING=1 on SIGTERM")
+def _():
+    d = h.daemon("notify")
+    path = os.path.join(d.dir, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    ns.settimeout(10)
+    old = os.environ.get("NOTIFY_SOCKET")
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        d.start(wait=False)
+    finally:
+        if old is None:
+            del os.environ["NOTIFY_SOCKET"]
+        else:
+            os.environ["NOTIFY_SOCKET"] = old
+    msgs = []
+    try:
+        while not any(b"READY=1" in m for m in msgs):
+            msgs.append(ns.recv(4096))
+        with d.client() as c:
+            c.version(timeout=2)   # READY=1 means serving: the first call must work at once
+        d.proc.send_signal(signal.SIGTERM)
+        while not any(b"STOPPING=1" in m for m in msgs):
+            msgs.append(ns.recv(4096))
+    except socket.timeout:
+        raise Failure("notifications received: %r" % msgs)
+    finally:
+        ns.close()
+    eq(d.wait_exit(15), 0, "exit code")
 
 
 # --- sockets ---------------------------------------------------------------------------
