@@ -84,7 +84,7 @@ class Daemon:
         with open("/proc/%d/status" % self.pid) as f:
             for line in f:
                 k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM", "Threads"):
+                if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "Threads"):
                     out[k] = int(v.split()[0])
         return out
 
@@ -311,6 +311,12 @@ def report(args, starts, rest, loads, after, configs, anomalies):
     rc = med([s["VmRSS"] for s in rest["ctd"]])
     rows.append(("RSS at rest (median)", "%.1f MB" % (ru / 1024), "%.1f MB" % (rc / 1024), fmt_ratio(rc / ru),
                  target("rss", rc / ru)))
+    for key, label in (("RssAnon", "  of which anonymous (RssAnon)"),
+                       ("RssFile", "  of which file-backed (RssFile)")):
+        xu = med([s.get(key, 0) for s in rest["ucd"]])
+        xc = med([s.get(key, 0) for s in rest["ctd"]])
+        rows.append((label, "%.1f MB" % (xu / 1024), "%.1f MB" % (xc / 1024),
+                     fmt_ratio(xc / xu) if xu else "-", ""))
     tu = med([s["Threads"] for s in rest["ucd"]])
     tc = med([s["Threads"] for s in rest["ctd"]])
     rows.append(("threads at rest", "%g" % tu, "%g" % tc, fmt_ratio(tc / tu), ""))

@@ -7,7 +7,7 @@
 #                                  [--starts N] [--rounds N] [--calls N] [--warmup N]
 #                                  [--rest-delay S] [--json FILE]
 #   --ucd PATH       benchmark this ucontainerd binary instead of building one
-#   --build-dir DIR  where to build ucontainerd (RelWithDebInfo; default <repo>/build-bench)
+#   --build-dir DIR  where to build ucontainerd (RelWithDebInfo, no tests; default <repo>/build-bench)
 # The other options go to bench/bench.py (python3 bench/bench.py --help).
 # Not part of the test suite (no ctest). Takes about a minute after the build.
 set -eu
@@ -53,6 +53,7 @@ fi
 
 tmp=$(mktemp -d /tmp/ucd-bench-run.XXXXXX)
 py=""
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
 	# bench.py stops its daemons (by PID) and removes their directories itself,
 	# on errors and on SIGTERM too; here only wait for it and drop our files.
@@ -85,7 +86,7 @@ fi
 
 if [ -z "$ucd" ]; then
 	echo "# building ucontainerd (RelWithDebInfo) in $build" >&2
-	if ! { cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+	if ! { cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUCD_BUILD_TESTS=OFF &&
 		cmake --build "$build" -j"$(nproc)"; } >"$tmp/build.log" 2>&1; then
 		tail -n 40 "$tmp/build.log" >&2
 		echo "run.sh: building ucontainerd failed (full log above, last 40 lines)" >&2

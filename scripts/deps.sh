@@ -10,7 +10,7 @@ libsystemd-dev libjson-c-dev"
 # Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
 # the upstream toml-test corpus, and the runtimes/registry later issues drive.
 TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev
-runc crun docker-registry procps"
+runc crun docker-registry procps python3-hpack"
 
 want="$BUILD"
 [ "${1:-}" = "--test" ] && want="$BUILD $TEST"

@@ -284,7 +284,7 @@ static int do_resource(struct md_db *db, void *arg, struct ucd_error **err)
 	int r = lease_exists(db, a->ns, a->id, err);
 	if (r <= 0)
 		return r < 0 ? r : not_found(a->id, err);
-	struct resource res;
+	struct resource res = {0};
 	r = parse_resource(a->type, a->rid, &res, err);
 	autofree char *snapshotter = res.snapshotter;
 	if (r < 0)

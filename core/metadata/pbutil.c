@@ -27,31 +27,40 @@ const char *md_entry_str(const ProtobufCMessage *e)
 	return v ? v : "";
 }
 
-static int cmp_entry(const void *a, const void *b)
+/* Sorting by key, then by position, puts each key's occurrences together
+ * with the last one written at the end of its run. */
+struct indexed_entry {
+	ProtobufCMessage *e;
+	size_t pos;
+};
+
+static int cmp_indexed(const void *a, const void *b)
 {
-	const ProtobufCMessage *const *x = a, *const *y = b;
-	return strcmp(md_entry_key(*x), md_entry_key(*y));
+	const struct indexed_entry *x = a, *y = b;
+	int c = strcmp(md_entry_key(x->e), md_entry_key(y->e));
+	if (c != 0)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 ProtobufCMessage **md_map_normalize(ProtobufCMessage *const *entries, size_t n, bool drop_empty, size_t *n_out)
 {
-	ProtobufCMessage **out = xcalloc(n ? n : 1, sizeof *out);
+	autofree struct indexed_entry *tmp = xcalloc(n ? n : 1, sizeof *tmp);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (entries[i] != NULL)
+			tmp[m++] = (struct indexed_entry){entries[i], i};
+	qsort(tmp, m, sizeof *tmp, cmp_indexed);
+	ProtobufCMessage **out = xcalloc(m ? m : 1, sizeof *out);
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		const ProtobufCMessage *e = entries[i];
-		if (e == NULL)
+	for (size_t i = 0; i < m; i++) {
+		/* the last occurrence of a key wins, as in a Go map built from the wire */
+		if (i + 1 < m && strcmp(md_entry_key(tmp[i].e), md_entry_key(tmp[i + 1].e)) == 0)
 			continue;
-		/* the last occurrence of a key wins */
-		bool later = false;
-		for (size_t j = i + 1; j < n && !later; j++)
-			later = entries[j] != NULL && strcmp(md_entry_key(entries[j]), md_entry_key(e)) == 0;
-		if (later)
+		if (drop_empty && md_entry_str(tmp[i].e)[0] == '\0')
 			continue;
-		if (drop_empty && md_entry_str(e)[0] == '\0')
-			continue;
-		out[k++] = (ProtobufCMessage *)e;
+		out[k++] = tmp[i].e;
 	}
-	qsort(out, k, sizeof *out, cmp_entry);
 	*n_out = k;
 	return out;
 }

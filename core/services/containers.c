@@ -44,17 +44,29 @@ static bool container_field(void *obj, const char *const *path, size_t n, const 
 	return false;
 }
 
-static int list(struct rpc_call *call, const Containerd__Services__Containers__V1__ListContainersRequest *req,
-		Container ***out, size_t *n, struct ucd_error **err)
+/* Reads every container of the namespace in one transaction (as containerd
+ * does), then filters them off the loop and hands the survivors to reply. */
+static void list(struct rpc_call *call, const Containerd__Services__Containers__V1__ListContainersRequest *req,
+		 svc_list_reply_fn reply)
 {
-	struct md_db *db = ctx_of(call)->db;
+	struct svc_ctx *ctx = ctx_of(call);
+	struct ucd_error *e = NULL;
 	struct svc_match m;
-	int r = svc_match_init(&m, req->filters, req->n_filters, container_field, err);
-	if (r < 0)
-		return r;
-	r = md_container_list(db, rpc_call_namespace(call), m.filter ? svc_match_fn : NULL, &m, out, n, err);
-	svc_match_fini(&m);
-	return r;
+	Container **cs = NULL;
+	size_t n = 0;
+	if (svc_match_init(&m, req->filters, req->n_filters, container_field, &e) < 0)
+		return rpc_call_fail(call, e);
+	if (!svc_tx_begin(call, ctx->db))
+		return svc_match_fini(&m);
+	if (md_container_list(ctx->db, rpc_call_namespace(call), NULL, NULL, &cs, &n, &e) < 0) {
+		svc_match_fini(&m);
+		return svc_tx_fail(call, ctx->db, e);
+	}
+	if (!svc_tx_commit(call, ctx->db)) {
+		md_free_array(cs, n);
+		return svc_match_fini(&m);
+	}
+	svc_filter_then_reply(call, ctx->loop, &m, (ProtobufCMessage **)cs, n, reply);
 }
 
 static void c_get(struct rpc_call *call, const ProtobufCMessage *msg)
@@ -78,52 +90,35 @@ static void c_get(struct rpc_call *call, const ProtobufCMessage *msg)
 	md_free(c);
 }
 
-static void c_list(struct rpc_call *call, const ProtobufCMessage *msg)
+static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n)
 {
-	struct md_db *db = ctx_of(call)->db;
-	struct ucd_error *e = NULL;
-	Container **cs = NULL;
-	size_t n = 0;
-	if (!svc_tx_begin(call, db))
-		return;
-	if (list(call, (const void *)msg, &cs, &n, &e) < 0) {
-		svc_tx_fail(call, db, e);
-		return;
-	}
-	if (svc_tx_commit(call, db)) {
-		Containerd__Services__Containers__V1__ListContainersResponse resp =
-			CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_RESPONSE__INIT;
-		resp.containers = cs;
-		resp.n_containers = n;
-		rpc_call_reply(call, &resp.base);
-	}
-	md_free_array(cs, n);
+	Containerd__Services__Containers__V1__ListContainersResponse resp =
+		CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_RESPONSE__INIT;
+	resp.containers = (Container **)items;
+	resp.n_containers = n;
+	rpc_call_reply(call, &resp.base);
 }
 
-/* One ListContainerMessage per container (the result is read in one
- * transaction first, as containerd does). */
+/* One ListContainerMessage per container. */
+static void reply_stream(struct rpc_call *call, ProtobufCMessage **items, size_t n)
+{
+	for (size_t i = 0; i < n && !rpc_call_done(call); i++) {
+		Containerd__Services__Containers__V1__ListContainerMessage m =
+			CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINER_MESSAGE__INIT;
+		m.container = (Container *)items[i];
+		rpc_call_send(call, &m.base);
+	}
+	rpc_call_finish(call, UCD_OK, NULL);
+}
+
+static void c_list(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	list(call, (const void *)msg, reply_list);
+}
+
 static void c_list_stream(struct rpc_call *call, const ProtobufCMessage *msg)
 {
-	struct md_db *db = ctx_of(call)->db;
-	struct ucd_error *e = NULL;
-	Container **cs = NULL;
-	size_t n = 0;
-	if (!svc_tx_begin(call, db))
-		return;
-	if (list(call, (const void *)msg, &cs, &n, &e) < 0) {
-		svc_tx_fail(call, db, e);
-		return;
-	}
-	if (svc_tx_commit(call, db)) {
-		for (size_t i = 0; i < n && !rpc_call_done(call); i++) {
-			Containerd__Services__Containers__V1__ListContainerMessage m =
-				CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINER_MESSAGE__INIT;
-			m.container = cs[i];
-			rpc_call_send(call, &m.base);
-		}
-		rpc_call_finish(call, UCD_OK, NULL);
-	}
-	md_free_array(cs, n);
+	list(call, (const void *)msg, reply_stream);
 }
 
 static void c_create(struct rpc_call *call, const ProtobufCMessage *msg)

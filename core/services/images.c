@@ -99,36 +99,35 @@ static void i_get(struct rpc_call *call, const ProtobufCMessage *msg)
 	md_free(img);
 }
 
+static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n)
+{
+	Containerd__Services__Images__V1__ListImagesResponse resp = CONTAINERD__SERVICES__IMAGES__V1__LIST_IMAGES_RESPONSE__INIT;
+	resp.images = (Image **)items;
+	resp.n_images = n;
+	rpc_call_reply(call, &resp.base);
+}
+
 static void i_list(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	const Containerd__Services__Images__V1__ListImagesRequest *req = (const void *)msg;
-	struct md_db *db = ctx_of(call)->db;
+	struct svc_ctx *ctx = ctx_of(call);
 	struct ucd_error *e = NULL;
 	struct svc_match m;
 	Image **list = NULL;
 	size_t n = 0;
-	if (svc_match_init(&m, req->filters, req->n_filters, image_field, &e) < 0) {
-		rpc_call_fail(call, e);
-		return;
-	}
-	if (!svc_tx_begin(call, db)) {
+	if (svc_match_init(&m, req->filters, req->n_filters, image_field, &e) < 0)
+		return rpc_call_fail(call, e);
+	if (!svc_tx_begin(call, ctx->db))
+		return svc_match_fini(&m);
+	if (md_image_list(ctx->db, rpc_call_namespace(call), NULL, NULL, &list, &n, &e) < 0) {
 		svc_match_fini(&m);
-		return;
+		return svc_tx_fail(call, ctx->db, e);
 	}
-	int r = md_image_list(db, rpc_call_namespace(call), m.filter ? svc_match_fn : NULL, &m, &list, &n, &e);
-	svc_match_fini(&m);
-	if (r < 0) {
-		svc_tx_fail(call, db, e);
-		return;
+	if (!svc_tx_commit(call, ctx->db)) {
+		md_free_array(list, n);
+		return svc_match_fini(&m);
 	}
-	if (svc_tx_commit(call, db)) {
-		Containerd__Services__Images__V1__ListImagesResponse resp =
-			CONTAINERD__SERVICES__IMAGES__V1__LIST_IMAGES_RESPONSE__INIT;
-		resp.images = list;
-		resp.n_images = n;
-		rpc_call_reply(call, &resp.base);
-	}
-	md_free_array(list, n);
+	svc_filter_then_reply(call, ctx->loop, &m, (ProtobufCMessage **)list, n, reply_list);
 }
 
 static void i_create(struct rpc_call *call, const ProtobufCMessage *msg)

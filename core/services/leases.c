@@ -165,38 +165,39 @@ static void l_delete(struct rpc_call *call, const ProtobufCMessage *msg)
 		reply_empty(call);
 }
 
+static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n)
+{
+	Containerd__Services__Leases__V1__ListResponse resp = CONTAINERD__SERVICES__LEASES__V1__LIST_RESPONSE__INIT;
+	resp.leases = (Lease **)items;
+	resp.n_leases = n;
+	rpc_call_reply(call, &resp.base);
+}
+
 static void l_list(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	const Containerd__Services__Leases__V1__ListRequest *req = (const void *)msg;
-	struct md_db *db = ctx_of(call)->db;
+	struct svc_ctx *ctx = ctx_of(call);
 	const char *ns = rpc_call_namespace(call);
 	struct ucd_error *e = NULL;
 	struct svc_match m;
 	Lease **list = NULL;
 	size_t n = 0;
-	if (svc_match_init(&m, req->filters, req->n_filters, lease_field, &e) < 0) {
-		rpc_call_fail(call, e);
-		return;
-	}
-	if (!svc_tx_begin(call, db)) {
-		svc_match_fini(&m);
-		return;
-	}
-	int r = md_lease_delete_expired(db, ns, md_now(), NULL, &e);
+	if (svc_match_init(&m, req->filters, req->n_filters, lease_field, &e) < 0)
+		return rpc_call_fail(call, e);
+	if (!svc_tx_begin(call, ctx->db))
+		return svc_match_fini(&m);
+	int r = md_lease_delete_expired(ctx->db, ns, md_now(), NULL, &e);
 	if (r == 0)
-		r = md_lease_list(db, ns, m.filter ? svc_match_fn : NULL, &m, &list, &n, &e);
-	svc_match_fini(&m);
+		r = md_lease_list(ctx->db, ns, NULL, NULL, &list, &n, &e);
 	if (r < 0) {
-		svc_tx_fail(call, db, e);
-		return;
+		svc_match_fini(&m);
+		return svc_tx_fail(call, ctx->db, e);
 	}
-	if (svc_tx_commit(call, db)) {
-		Containerd__Services__Leases__V1__ListResponse resp = CONTAINERD__SERVICES__LEASES__V1__LIST_RESPONSE__INIT;
-		resp.leases = list;
-		resp.n_leases = n;
-		rpc_call_reply(call, &resp.base);
+	if (!svc_tx_commit(call, ctx->db)) {
+		md_free_array(list, n);
+		return svc_match_fini(&m);
 	}
-	md_free_array(list, n);
+	svc_filter_then_reply(call, ctx->loop, &m, (ProtobufCMessage **)list, n, reply_list);
 }
 
 static void resource_op(struct rpc_call *call, const char *id, const Resource *res, bool add)

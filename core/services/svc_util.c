@@ -77,6 +77,62 @@ bool svc_match_fn(const ProtobufCMessage *obj, void *arg)
 	return filter_match(m->filter, m->get, (void *)obj);
 }
 
+struct filter_job {
+	uv_work_t work;
+	struct rpc_call *call;
+	struct svc_match m;
+	ProtobufCMessage **items;
+	size_t n;
+	svc_list_reply_fn reply;
+};
+
+/* Worker thread: touches only the job (the filter is used by this thread
+ * alone until the job completes). */
+static void filter_work(uv_work_t *w)
+{
+	struct filter_job *j = w->data;
+	size_t k = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		if (svc_match_fn(j->items[i], &j->m))
+			j->items[k++] = j->items[i];
+		else
+			protobuf_c_message_free_unpacked(j->items[i], NULL);
+	}
+	j->n = k;
+}
+
+static void filter_done(uv_work_t *w, int status)
+{
+	struct filter_job *j = w->data;
+	if (status == 0 && !rpc_call_done(j->call))
+		j->reply(j->call, j->items, j->n);
+	md_free_array(j->items, j->n);
+	svc_match_fini(&j->m);
+	rpc_call_unref(j->call);
+	free(j);
+}
+
+void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_match *m, ProtobufCMessage **items,
+			   size_t n, svc_list_reply_fn reply)
+{
+	if (m->filter == NULL || n == 0) {
+		reply(call, items, n);
+		md_free_array(items, n);
+		svc_match_fini(m);
+		return;
+	}
+	struct filter_job *j = xcalloc(1, sizeof *j);
+	j->work.data = j;
+	j->call = call;
+	j->m = *m;
+	m->filter = NULL;
+	j->items = items;
+	j->n = n;
+	j->reply = reply;
+	rpc_call_ref(call);
+	uv_queue_work(loop, &j->work, filter_work, filter_done);
+}
+
 bool svc_map_get(void *const *entries, size_t n_entries, const char *const *path, size_t n_path, const char **value)
 {
 	if (n_entries == 0)

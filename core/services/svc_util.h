@@ -2,6 +2,7 @@
  * containers, images, leases): the per-request transaction, filters, map
  * fields and events. Loop thread only. */
 #pragma once
+#include <uv.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +36,16 @@ int svc_match_init(struct svc_match *m, char *const *filters, size_t n, filter_g
 void svc_match_fini(struct svc_match *m);
 /* md_match_fn over a struct svc_match; NULL when there are no filters. */
 bool svc_match_fn(const ProtobufCMessage *obj, void *arg);
+
+/* Answers a List with the items that pass `m`, evaluating the filters on the
+ * thread pool: a regular expression over large labels costs what it costs,
+ * but never stalls the loop and the other clients. Takes ownership of the
+ * match and of the items (protobuf messages and their array). `reply` runs
+ * on the loop with the survivors in their original order, only if the call
+ * is still live; it must not free them. Without filters, `reply` runs at once. */
+typedef void (*svc_list_reply_fn)(struct rpc_call *call, ProtobufCMessage **items, size_t n);
+void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_match *m, ProtobufCMessage **items,
+			   size_t n, svc_list_reply_fn reply);
 
 /* containerd's checkMap: the value of `path` joined with "." in a
  * map<string,string> field; false when the map is empty or lacks the key. */

@@ -18,9 +18,9 @@ import grpc  # noqa: E402
 
 import rawh2  # noqa: E402
 from events_util import Subscription  # noqa: E402
-from harness import CODES, Failure, Harness, Skip, check, contains, eq, expect_code, read_until_closed, \
+from harness import CODES, Failure, Harness, Skip, check, eq, expect_code, read_until_closed, \
     unix_connect  # noqa: E402
-from rawh2 import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PRIORITY, RST_STREAM,  # noqa: E402
+from rawh2 import (CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS, PING, PRIORITY, RST_STREAM,  # noqa: E402
                    SETTINGS, WINDOW_UPDATE, frame, grpc_message)
 
 h = Harness("badinput")
@@ -624,6 +624,61 @@ def _():
         eq(st.grpc_status, 0, "status")
     eq(len(st.messages()), 1000, "messages")
     c.close()
+
+
+def version_latency_during(fn, what):
+    """Runs fn in a thread; meanwhile another client calls Version. The daemon serves every client
+    from one loop thread (DESIGN.md: nothing on it may block for long), so the Version must not wait."""
+    done = threading.Event()
+    err = []
+
+    def run():
+        try:
+            fn()
+        except Exception as e:   # noqa: BLE001
+            err.append(e)
+        finally:
+            done.set()
+    t = threading.Thread(target=run, daemon=True)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.2)
+    worst = 0.0
+    with d.client() as other:
+        while not done.is_set():
+            t1 = time.monotonic()
+            other.version(timeout=300)
+            worst = max(worst, time.monotonic() - t1)
+            time.sleep(0.05)
+    t.join(300)
+    total = time.monotonic() - t0
+    check(not err, "%s failed: %r" % (what, err[:1]))
+    check(worst < 2.0, "%s took %.1fs and another client's Version waited up to %.1fs" % (what, total, worst))
+
+
+@case("a request with 30000 labels does not stall other clients")
+def _():
+    labels = {"k%06d" % i: "v" for i in range(30000)}   # ~600 KB, far below max_recv_message_size
+
+    def create():
+        with d.client() as c:
+            c.call("containers/Create", ns="huge", timeout=300, container={
+                "id": "many-labels", "labels": labels, "runtime": {"name": "io.containerd.runc.v2"}, "spec": SPEC})
+    version_latency_during(create, "Containers.Create with 30000 labels")
+
+
+@case("an expensive regexp filter over big labels does not stall other clients")
+def _():
+    with d.client() as c:
+        for i in range(150):
+            c.call("containers/Create", ns="regex", container={"id": "r-%03d" % i, "labels": {"pad": "p" * 4000},
+                                                               "runtime": {"name": "io.containerd.runc.v2"},
+                                                               "spec": SPEC})
+
+    def lst():
+        with d.client() as c:
+            c.call("containers/List", ns="regex", filters=["labels.pad~=p{1000}q"], timeout=300)
+    version_latency_during(lst, "Containers.List with filter labels.pad~=p{1000}q over 150 x 4 KiB labels")
 
 
 # --- headers ----------------------------------------------------------------------------------

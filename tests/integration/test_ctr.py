@@ -2,7 +2,6 @@
 """Debian's ctr (containerd 1.6 client) against the real daemon: version and
 UUID, plugins (ok / skip / error from fixture plugins), namespaces, leases,
 containers and images listing, events."""
-import glob
 import os
 import re
 import shutil

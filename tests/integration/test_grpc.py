@@ -204,6 +204,21 @@ def _():
     eq([i for i in list_ids() if i.startswith("inv-")], [], "nothing invalid was stored")
 
 
+@h.test("limits at their edge: 76-character ids and namespaces, key+value of 4096 bytes are accepted")
+def _():
+    create_ctr("i" * 76, ns="n" * 76, labels={"k": "v" * 4095})
+    eq(c.call("containers/Get", ns="n" * 76, id="i" * 76).container.labels["k"], "v" * 4095, "stored")
+    expect_code(CODES.INVALID_ARGUMENT, create_ctr, "j" * 77, ns="n" * 76)
+    expect_code(CODES.INVALID_ARGUMENT, create_ctr, "edge-2", ns="n" * 76, labels={"k": "v" * 4096})
+    c.call("namespaces/Create", ns=None, namespace={"name": "m" * 76, "labels": {"kk": "v" * 4094}})
+    c.call("images/Create", ns="edge", image=image_msg("edge/img:1", labels={"k": "v" * 4095}))
+    c.call("leases/Create", ns="edge", id="edge-lease", labels={"k": "v" * 4095})
+    for ok_id in ("a", "a.b", "a_b", "a-b", "A1.b-c_d", "0"):
+        create_ctr(ok_id, ns="edge")
+    for bad_id in ("a.", ".a", "a..b", "a.-b", "_a", "a b", "ä"):
+        expect_code(CODES.INVALID_ARGUMENT, create_ctr, bad_id, ns="edge")
+
+
 @h.test("containers: a call without the namespace header is FAILED_PRECONDITION")
 def _():
     for m, kw in [("containers/List", {}), ("containers/Get", {"id": "crud-1"}),
