@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <sys/random.h>
 
@@ -25,6 +24,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/notify.h"
 
 struct daemon {
 	uv_loop_t *loop;
@@ -82,7 +82,9 @@ static bool uuid_valid(const char *s)
 }
 
 /* The server UUID survives restarts: containerd keeps it under the
- * introspection plugin's root, and so do we. */
+ * introspection plugin's root, and so do we. It is written without fsync:
+ * a power cut right after the first start can at worst cost the UUID, and a
+ * new one is then made, which is all a client can tell either way. */
 static char *load_uuid(const char *root, struct ucd_error **err)
 {
 	autofree char *dir = xasprintf("%s/io.containerd.grpc.v1.introspection", root);
@@ -95,7 +97,7 @@ static char *load_uuid(const char *root, struct ucd_error **err)
 		log_warn("%s holds no valid uuid: writing a new one", path);
 	}
 	uuid_v4(buf);
-	if (fs_mkdir_p(dir, 0711, err) < 0 || fs_write_atomic(path, buf, strlen(buf), 0644, err) < 0)
+	if (fs_mkdir_p(dir, 0711, err) < 0 || fs_write_atomic(path, buf, strlen(buf), 0644, false, err) < 0)
 		return NULL;
 	return xstrdup(buf);
 }
@@ -116,7 +118,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 	d->stopping = true;
 	log_info("received %s, shutting down", strsignal(signum));
-	sd_notify(0, "STOPPING=1");
+	notify_systemd("STOPPING=1");
 	svc_leases_shutdown(&d->svc);
 	rpc_server_close(d->svc.server, after_close, d);
 }
@@ -249,7 +251,7 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 		autofree char *field = xasprintf("address=%s", v);
 		log_msg(LOG_INFO, field, "serving...");
 	}
-	sd_notify(0, "READY=1");
+	notify_systemd("READY=1");
 	uv_run(&loop, UV_RUN_DEFAULT);
 	status = 0;
 	log_info("ucontainerd successfully shut down");

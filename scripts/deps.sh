@@ -6,7 +6,7 @@ set -eu
 # Build: compiler toolchain, the libraries DESIGN.md names, and the protobuf compilers.
 BUILD="build-essential cmake pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler libprotobuf-dev libssl-dev libsqlite3-dev
-libsystemd-dev libjson-c-dev"
+libjson-c-dev"
 # Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
 # the upstream toml-test corpus, and the runtimes/registry later issues drive.
 TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev

@@ -189,7 +189,21 @@ void conn_flush(struct rpc_conn *c)
 		buf_append(&c->out, data, (size_t)n);
 	}
 	if (buf_avail(&c->out) > 0) {
-		/* Hand the whole pending buffer to libuv and start a new one. */
+		/* Try to write it all now: the common case (a small answer to a
+		 * reading client) then costs one write(2) and no write request,
+		 * whose completion would re-arm the socket in epoll every time. */
+		uv_buf_t b = uv_buf_init((char *)c->out.data + c->out.off, (unsigned)buf_avail(&c->out));
+		int w = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
+		if (w > 0)
+			buf_consume(&c->out, (size_t)w);
+		else if (w != UV_EAGAIN) {
+			log_debug("rpc: write to client failed: %s", uv_strerror(w));
+			conn_close(c);
+			return;
+		}
+	}
+	if (buf_avail(&c->out) > 0) {
+		/* The peer is not keeping up: hand the rest to libuv and start a new buffer. */
 		size_t n = buf_avail(&c->out);
 		c->inflight = c->out.data;
 		uv_buf_t b = uv_buf_init((char *)c->out.data + c->out.off, (unsigned)n);

@@ -11,6 +11,7 @@
 #define RPC_MAX_HEADER_BYTES (64 * 1024)   /* all request headers of one stream */
 #define RPC_OUT_HIGH_WATER (1024 * 1024)   /* stop reading a peer that does not read us */
 #define RPC_WINDOW_SIZE (1024 * 1024)      /* HTTP/2 receive window, stream and connection */
+#define RPC_LISTEN_BACKLOG 4096            /* the kernel caps it at net.core.somaxconn, as Go's listeners do */
 
 struct rpc_server {
 	uv_loop_t *loop;

@@ -122,7 +122,7 @@ int rpc_server_start(struct rpc_server *s, struct ucd_error **err)
 	if (r == 0 && (s->uid >= 0 || s->gid >= 0) && chown(s->address, (uid_t)s->uid, (gid_t)s->gid) < 0)
 		r = -errno;
 	if (r == 0)
-		r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+		r = uv_listen((uv_stream_t *)&s->listener, RPC_LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
 		s->pending_closes++;
 		uv_close((uv_handle_t *)&s->listener, NULL);

@@ -49,7 +49,8 @@ ssize_t fs_read_small(const char *path, char *buf, size_t cap)
 	return (ssize_t)n;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ucd_error **err)
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+		    struct ucd_error **err)
 {
 	autofree char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	autoclose int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -68,7 +69,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		p += w;
 		len -= (size_t)w;
 	}
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	if ((durable && fsync(fd) < 0) || rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
 		return error_set(err, UCD_INTERNAL, e, "write `%s`: %s", path, strerror(e));

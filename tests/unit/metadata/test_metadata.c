@@ -119,6 +119,20 @@ static int raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* A query through the store's own connection: while it is open, its
+ * exclusive lock (and in-memory WAL index) shut out any other connection. */
+static int db_int(struct md_db *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+	if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	return v;
+}
+
 typedef Containerd__Services__Containers__V1__Container Container;
 typedef Containerd__Services__Containers__V1__Container__LabelsEntry CLabel;
 typedef Containerd__Services__Containers__V1__Container__ExtensionsEntry CExt;
@@ -694,6 +708,10 @@ static void test_leases(struct md_db *db)
 	md_free_array(rs, n);
 	CHECK_ERR(md_lease_list_resources(db, "leasens", "nope", &rs, &n, &e), e, UCD_NOT_FOUND, "lease \"nope\": not found");
 
+	/* while the store is open no other connection may read or write it:
+	 * the daemon is its only user (locking_mode = EXCLUSIVE) */
+	CHECK(raw_int(md_path(db), "SELECT count(*) FROM leases") == -1);
+
 	/* expiry: only "old" has passed; its resources go with it */
 	size_t deleted = 99;
 	CHECK_OK(md_lease_delete_expired(db, "other", md_now(), &deleted, &e), e);
@@ -708,7 +726,7 @@ static void test_leases(struct md_db *db)
 	CHECK_OK(md_lease_delete_expired(db, NULL, at + 1, &deleted, &e), e);
 	CHECK(deleted == 1);
 	CHECK(md_lease_next_expiry(db, &at, &e) == 0);
-	CHECK(raw_int(md_path(db), "SELECT count(*) FROM lease_resources") == 0);
+	CHECK(db_int(db, "SELECT count(*) FROM lease_resources") == 0);
 
 	CHECK_OK(md_lease_delete(db, "leasens", "forever", &e), e);
 	CHECK_ERR(md_lease_delete(db, "leasens", "forever", &e), e, UCD_NOT_FOUND, "lease \"forever\": not found");
@@ -723,7 +741,7 @@ static void test_namespace_not_empty(struct md_db *db)
 		  "namespace \"default\" must be empty, but it still has images, containers: failed precondition");
 	CHECK_OK(md_namespace_delete(db, "other", &e), e);   /* only a lease was left there */
 	CHECK_OK(md_namespace_delete(db, "leasens", &e), e);   /* leases go with it */
-	CHECK(raw_int(md_path(db), "SELECT count(*) FROM leases WHERE namespace = 'leasens'") == 0);
+	CHECK(db_int(db, "SELECT count(*) FROM leases WHERE namespace = 'leasens'") == 0);
 
 	Image **imgs = NULL;
 	size_t n = 0;
