@@ -229,6 +229,7 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	d.svc.events = events_new();
 	if ((d.svc.db = md_open(md_dir, &err)) == NULL)
 		goto out;
+	md_sync_fresh(d.svc.db, &loop);
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 

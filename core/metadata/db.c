@@ -273,11 +273,15 @@ int md_migrate(sqlite3 *sql, const char *path, const struct md_migration *steps,
 /* --- open / close ---------------------------------------------------------- */
 
 /* A fresh root: the empty schema is built in `<path>.new` with syncing
- * off, made durable with one fsync, and renamed into place, then the
- * directory is synced. A crash at any point leaves either no database (the
- * leftover .new is rebuilt next time) or a complete one, and a new node
- * pays two syncs instead of the half-dozen of sqlite's own journalled
- * switch to WAL. The file is created 0600 before sqlite opens it. */
+ * off and renamed into place; md_sync_fresh then syncs the file and the
+ * directory on the thread pool, as DESIGN.md wants of every fsync. A process
+ * crash at any point leaves either no database (a leftover .new is rebuilt
+ * next time) or a complete one. Only a power cut in the few milliseconds
+ * before that sync can leave an unreadable database, and then an empty one:
+ * md_open says so and the operator moves it away (docs/metadata.md). The
+ * start of a new node thus waits for no disk flush at all, instead of the
+ * half-dozen of sqlite's own journalled switch to WAL. The file is created
+ * 0600 before sqlite opens it. */
 static int create_fresh(const char *dir, const char *path, struct ucd_error **err)
 {
 	autofree char *tmp = xasprintf("%s.new", path);
@@ -291,29 +295,18 @@ static int create_fresh(const char *dir, const char *path, struct ucd_error **er
 	int r = 0;
 	if (rc != SQLITE_OK)
 		r = md_sql_error(sql, rc, err, "create");
+	/* No journal while building (a failed build is thrown away whole), then
+	 * WAL, which the file header remembers for every later open. */
 	if (r == 0)
-		r = exec(sql, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = OFF; PRAGMA journal_mode = WAL", err);
+		r = exec(sql, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = OFF; PRAGMA journal_mode = OFF", err);
 	if (r == 0)
 		r = md_migrate(sql, path, md_migrations, md_n_migrations, err);
-	/* Closing the last connection checkpoints the WAL into the file and removes it. */
+	if (r == 0)
+		r = exec(sql, "PRAGMA journal_mode = WAL", err);
 	if (sql != NULL && sqlite3_close(sql) != SQLITE_OK && r == 0)
 		r = error_set(err, UCD_INTERNAL, 0, "close new metadata database `%s`", tmp);
-	if (r == 0) {
-		fd = open(tmp, O_RDWR | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) < 0)
-			r = error_set(err, UCD_INTERNAL, errno, "sync `%s`: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
 	if (r == 0 && rename(tmp, path) < 0)
 		r = error_set(err, UCD_INTERNAL, errno, "rename `%s`: %s", tmp, strerror(errno));
-	if (r == 0) {
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
-			fsync(fd);
-			close(fd);
-		}
-	}
 	if (r < 0) {
 		unlink(tmp);
 		return error_wrap(err, "create metadata database in `%s`", dir);
@@ -328,8 +321,11 @@ struct md_db *md_open(const char *dir, struct ucd_error **err)
 	struct md_db *db = xcalloc(1, sizeof *db);
 	db->path = xasprintf("%s/%s", dir, MD_DB_FILE);
 	struct stat st_db;
-	if (stat(db->path, &st_db) < 0 && errno == ENOENT && create_fresh(dir, db->path, err) < 0)
-		goto fail;
+	if (stat(db->path, &st_db) < 0 && errno == ENOENT) {
+		if (create_fresh(dir, db->path, err) < 0)
+			goto fail;
+		db->fresh = true;
+	}
 
 	int rc = sqlite3_open_v2(db->path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
@@ -393,6 +389,52 @@ struct md_db *md_open(const char *dir, struct ucd_error **err)
 fail:
 	md_close(db);
 	return NULL;
+}
+
+struct sync_job {
+	uv_work_t work;
+	char *path;
+	int error;
+};
+
+static void sync_run(uv_work_t *w)
+{
+	struct sync_job *j = w->data;
+	int fd = open(j->path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		j->error = errno;
+	if (fd >= 0)
+		close(fd);
+	char *slash = strrchr(j->path, '/');
+	if (slash != NULL) {
+		*slash = 0;
+		fd = open(j->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0)
+			j->error = j->error ? j->error : errno;
+		if (fd >= 0)
+			close(fd);
+		*slash = '/';
+	}
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+	struct sync_job *j = w->data;
+	if (status == 0 && j->error != 0)
+		log_warn("metadata: sync new database `%s`: %s", j->path, strerror(j->error));
+	free(j->path);
+	free(j);
+}
+
+void md_sync_fresh(struct md_db *db, uv_loop_t *loop)
+{
+	if (db == NULL || !db->fresh)
+		return;
+	db->fresh = false;
+	struct sync_job *j = xcalloc(1, sizeof *j);
+	j->work.data = j;
+	j->path = xstrdup(db->path);
+	uv_queue_work(loop, &j->work, sync_run, sync_done);
 }
 
 void md_close(struct md_db *db)

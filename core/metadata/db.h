@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <ucontainerd/error.h>
+#include <uv.h>
 
 #include "util/identifiers.h"
 #include "util/quote.h"
@@ -55,6 +56,10 @@ struct md_db;
 struct md_db *md_open(const char *dir, struct ucd_error **err);
 /* Rolls back an open transaction, finalizes the statement cache and closes. */
 void md_close(struct md_db *db);
+/* A database md_open had to create is renamed into place without waiting
+ * for the disk; this makes it durable (fsync of the file and its directory)
+ * on the thread pool. No-op for a database that existed. */
+void md_sync_fresh(struct md_db *db, uv_loop_t *loop);
 /* Full path of the database file. */
 const char *md_path(const struct md_db *db);
 

@@ -16,6 +16,7 @@ struct md_db {
 	int depth;             /* md_begin nesting */
 	struct md_stmt_entry *stmts;
 	size_t n_stmts, cap_stmts;
+	bool fresh;            /* built by this open: not yet fsync'ed (md_sync_fresh) */
 };
 
 /* One schema step: `sql` (any number of statements) takes the database from
