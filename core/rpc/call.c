@@ -165,6 +165,26 @@ void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The server ends a call the handler was given (bad or oversized input,
+ * deadline): the handler hears of it through on_cancel, so it can drop what
+ * it kept for the call. */
+static void end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
+{
+	if (call_is_done(call))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	finish_v(call, code, fmt, ap);
+	va_end(ap);
+	if (call->dispatched && call->method->on_cancel != NULL) {
+		rpc_call_ref(call);
+		call->method->on_cancel(call);
+		rpc_call_unref(call);
+	}
+}
+
 void rpc_call_reply(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	rpc_call_send(call, msg);
@@ -258,12 +278,7 @@ static void deadline_fired(uv_timer_t *t)
 	struct rpc_call *call = t->data;
 	if (call_is_done(call))
 		return;
-	const struct rpc_method *m = call->method;
-	rpc_call_ref(call);
-	rpc_call_finish(call, UCD_DEADLINE_EXCEEDED, "context deadline exceeded");
-	if (m != NULL && m->on_cancel != NULL)
-		m->on_cancel(call);
-	rpc_call_unref(call);
+	end_by_server(call, UCD_DEADLINE_EXCEEDED, "context deadline exceeded");
 }
 
 static void start_deadline(struct rpc_call *call, uint64_t ms)
@@ -369,25 +384,25 @@ void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
 		case FRAME_NEED_MORE:
 			return;
 		case FRAME_TOO_LARGE:
-			rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED, "grpc: received message larger than max (%zu vs. %zu)", n, max);
+			end_by_server(call, UCD_RESOURCE_EXHAUSTED, "grpc: received message larger than max (%zu vs. %zu)", n, max);
 			goto drop_input;
 		case FRAME_COMPRESSED:
-			rpc_call_finish(call, UCD_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
+			end_by_server(call, UCD_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
 			goto drop_input;
 		case FRAME_BAD_FLAG:
-			rpc_call_finish(call, UCD_INTERNAL, "grpc: invalid message compression flag");
+			end_by_server(call, UCD_INTERNAL, "grpc: invalid message compression flag");
 			goto drop_input;
 		case FRAME_OK:
 			break;
 		}
 		if (call->n_received > 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
-			rpc_call_finish(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
+			end_by_server(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
 			goto drop_input;
 		}
 		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, n, msg);
 		frame_consume(&call->in, n);
 		if (req == NULL) {
-			rpc_call_finish(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
+			end_by_server(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
 					m->input->name);
 			goto drop_input;
 		}
@@ -412,12 +427,12 @@ void call_on_half_close(struct rpc_call *call)
 		return;
 	const struct rpc_method *m = call->method;
 	if (buf_avail(&call->in) > 0) {
-		rpc_call_finish(call, UCD_INTERNAL, "grpc: request ended inside a message (%zu bytes left)",
+		end_by_server(call, UCD_INTERNAL, "grpc: request ended inside a message (%zu bytes left)",
 				buf_avail(&call->in));
 		return;
 	}
 	if (call->n_received == 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
-		rpc_call_finish(call, UCD_INTERNAL, "grpc: request message missing");
+		end_by_server(call, UCD_INTERNAL, "grpc: request message missing");
 		return;
 	}
 	if (m->on_half_close != NULL)

@@ -44,8 +44,10 @@ struct rpc_method {
 	/* Optional: the client has finished sending (client/bidi streaming). */
 	void (*on_half_close)(struct rpc_call *call);
 	/* Optional: the call ended before the handler finished it (client reset,
-	 * deadline from grpc-timeout, connection lost, server shutdown). The
-	 * handler drops what it registered (e.g. an event subscription). */
+	 * deadline from grpc-timeout, connection lost, server shutdown, or the
+	 * server refusing later input: an oversized, truncated or undecodable
+	 * message). The handler drops what it kept for the call (an event
+	 * subscription, a partial upload). Called at most once per call. */
 	void (*on_cancel)(struct rpc_call *call);
 	void *data;                                /* handed back by rpc_call_method_data() */
 };
@@ -83,7 +85,10 @@ size_t rpc_server_connections(const struct rpc_server *s);
 
 /* Queues one response message. Streaming sends are buffered: a server stream
  * whose client does not read is bounded by rpc_call_pending_bytes(), which a
- * producer checks (events drop a subscriber past a limit). */
+ * producer checks (events drop a subscriber past a limit). A message over
+ * max_send_message_size ends the call with RESOURCE_EXHAUSTED right here,
+ * without on_cancel (the handler is in the middle of its own code): a
+ * handler that keeps state checks rpc_call_done() after sending. */
 void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg);
 /* Ends the call with a status; message is printf-style (may be NULL for OK). */
 void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

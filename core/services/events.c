@@ -71,6 +71,10 @@ static void deliver(void *arg, const events_envelope *env)
 {
 	struct subscriber *s = arg;
 	rpc_call_send(s->call, &env->base);
+	if (rpc_call_done(s->call)) {   /* the event was over the send limit: the call ended */
+		subscriber_end(s);
+		return;
+	}
 	if (rpc_call_pending_bytes(s->call) > SUBSCRIBER_MAX_PENDING) {
 		log_warn("events: dropping a subscriber that does not read (%zu bytes queued)",
 			 rpc_call_pending_bytes(s->call));

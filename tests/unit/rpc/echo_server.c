@@ -1,0 +1,170 @@
+/* A test server on the real rpc module with one method of each gRPC kind,
+ * for tests/unit/rpc/test_streaming.py (no daemon service streams from the
+ * client yet, so this is where client-streaming and bidi calls are proven).
+ * Requests and answers reuse containerd's PublishRequest / Envelope:
+ * the topic carries the payload. Runs until SIGTERM, then checks that
+ * every handle and call was released and prints what it counted. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "containerd/services/events/v1/events.pb-c.h"
+#include "rpc/rpc.h"
+#include "util/error.h"
+#include "util/mem.h"
+
+typedef Containerd__Services__Events__V1__PublishRequest Req;
+typedef Containerd__Services__Events__V1__Envelope Env;
+
+static int cancelled, live_calls;
+
+static void send_topic(struct rpc_call *call, const char *topic)
+{
+	Env env = CONTAINERD__SERVICES__EVENTS__V1__ENVELOPE__INIT;
+	env.topic = (char *)topic;
+	rpc_call_send(call, &env.base);
+}
+
+static void unary(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	const Req *r = (const void *)msg;
+	if (strcmp(r->topic, "fail") == 0)
+		return rpc_call_finish(call, UCD_NOT_FOUND, "asked to fail: \xc3\xa9%%\n");
+	send_topic(call, r->topic);
+	rpc_call_finish(call, UCD_OK, NULL);
+}
+
+/* topic "N": N answers, numbered */
+static void server_stream(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	const Req *r = (const void *)msg;
+	int n = atoi(r->topic);
+	for (int i = 0; i < n; i++) {
+		char buf[16];
+		snprintf(buf, sizeof buf, "%d", i);
+		send_topic(call, buf);
+	}
+	rpc_call_finish(call, UCD_OK, NULL);
+}
+
+/* collects every topic, answers once with them joined by ',' */
+static void collect(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	const Req *r = (const void *)msg;
+	char *acc = rpc_call_data(call);
+	char *next = acc ? xasprintf("%s,%s", acc, r->topic) : xstrdup(r->topic);
+	free(acc);
+	rpc_call_set_data(call, next);
+	if (acc == NULL)
+		live_calls++;
+}
+
+static void collect_done(struct rpc_call *call)
+{
+	char *acc = rpc_call_data(call);
+	send_topic(call, acc ? acc : "");
+	rpc_call_finish(call, UCD_OK, NULL);
+	if (acc != NULL)
+		live_calls--;
+	free(acc);
+	rpc_call_set_data(call, NULL);
+}
+
+static void collect_cancel(struct rpc_call *call)
+{
+	char *acc = rpc_call_data(call);
+	if (acc != NULL)
+		live_calls--;
+	free(acc);
+	rpc_call_set_data(call, NULL);
+	cancelled++;
+}
+
+/* bidi: each message answered at once, upper-cased */
+static void bidi(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	const Req *r = (const void *)msg;
+	autofree char *up = xstrdup(r->topic);
+	for (char *p = up; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	send_topic(call, up);
+}
+
+static void bidi_done(struct rpc_call *call)
+{
+	rpc_call_finish(call, UCD_OK, NULL);
+}
+
+/* never answers: ends by deadline, reset or disconnect */
+static void hang(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	rpc_call_ref(call);
+	live_calls++;
+}
+
+static void hang_cancel(struct rpc_call *call)
+{
+	cancelled++;
+	live_calls--;
+	rpc_call_unref(call);
+}
+
+#define SVC "/ucd.test.Echo/"
+static struct rpc_method methods[] = {
+	{RPC_METHOD(SVC "Unary", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, unary)},
+	{RPC_METHOD(SVC "ServerStream", RPC_SERVER_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
+		    false, server_stream)},
+	{RPC_METHOD(SVC "ClientStream", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
+		    false, collect), .on_half_close = collect_done, .on_cancel = collect_cancel},
+	{RPC_METHOD(SVC "Bidi", RPC_BIDI_STREAMING, &containerd__services__events__v1__publish_request__descriptor, false,
+		    bidi), .on_half_close = bidi_done},
+	{RPC_METHOD(SVC "Hang", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, hang),
+	 .on_cancel = hang_cancel},
+	{RPC_METHOD(SVC "Namespaced", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, true,
+		    unary)},
+};
+
+static struct rpc_server *server;
+static uv_signal_t sigterm;
+
+static void closed(void *arg)
+{
+	uv_close((uv_handle_t *)&sigterm, NULL);
+}
+
+static void on_term(uv_signal_t *h, int sig)
+{
+	uv_signal_stop(h);
+	rpc_server_close(server, closed, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: echo_server SOCKET MAX_RECV_BYTES\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct ucd_error *err = NULL;
+	struct rpc_server_opts o = {.address = argv[1], .uid = -1, .gid = -1, .mode = 0600,
+				    .max_recv_message_size = (size_t)atol(argv[2])};
+	server = rpc_server_new(&loop, &o, &err);
+	if (server == NULL || rpc_server_start(server, &err) < 0) {
+		fprintf(stderr, "echo_server: %s\n", err->msg);
+		return 1;
+	}
+	rpc_server_register(server, methods, ARRAY_LEN(methods));
+	uv_signal_init(&loop, &sigterm);
+	uv_signal_start(&sigterm, on_term, SIGTERM);
+	printf("ready\n");
+	fflush(stdout);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	int leftover = uv_loop_close(&loop);
+	rpc_server_free(server);
+	printf("cancelled=%d live_calls=%d loop_close=%d\n", cancelled, live_calls, leftover);
+	return leftover == 0 && live_calls == 0 ? 0 : 1;
+}
