@@ -11,6 +11,7 @@
 #include "services/svc_util.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/pbfield.h"
 
 typedef Containerd__Services__Containers__V1__Container Container;
 
@@ -40,7 +41,7 @@ static bool container_field(void *obj, const char *const *path, size_t n, const 
 		return c->runtime->name[0] != '\0';
 	}
 	if (strcmp(path[0], "labels") == 0)
-		return svc_map_get((void *const *)c->labels, c->n_labels, path + 1, n - 1, value);
+		return pbfield_get(&c->base, path, n, value);
 	return false;
 }
 

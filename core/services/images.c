@@ -11,6 +11,7 @@
 #include "services/svc_util.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/pbfield.h"
 
 typedef Containerd__Services__Images__V1__Image Image;
 
@@ -44,13 +45,9 @@ static bool image_field(void *obj, const char *const *path, size_t n, const char
 		return false;
 	}
 	if (strcmp(path[0], "labels") == 0)
-		return svc_map_get((void *const *)img->labels, img->n_labels, path + 1, n - 1, value);
-	if (strcmp(path[0], "annotations") == 0) {
-		if (img->target == NULL)
-			return false;
-		return svc_map_get((void *const *)img->target->annotations, img->target->n_annotations, path + 1,
-				   n - 1, value);
-	}
+		return pbfield_get(&img->base, path, n, value);
+	if (strcmp(path[0], "annotations") == 0)   /* the target's annotations, as in containerd */
+		return img->target != NULL && pbfield_get(&img->target->base, path, n, value);
 	return false;
 }
 

@@ -21,6 +21,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/pbfield.h"
 
 typedef Containerd__Services__Leases__V1__Lease Lease;
 typedef Containerd__Services__Leases__V1__Resource Resource;
@@ -114,7 +115,7 @@ static bool lease_field(void *obj, const char *const *path, size_t n, const char
 		return l->id[0] != '\0';
 	}
 	if (strcmp(path[0], "labels") == 0)
-		return svc_map_get((void *const *)l->labels, l->n_labels, path + 1, n - 1, value);
+		return pbfield_get(&l->base, path, n, value);
 	return false;
 }
 

@@ -133,32 +133,6 @@ void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_ma
 	uv_queue_work(loop, &j->work, filter_work, filter_done);
 }
 
-bool svc_map_get(void *const *entries, size_t n_entries, const char *const *path, size_t n_path, const char **value)
-{
-	if (n_entries == 0)
-		return false;
-	size_t len = 0;
-	for (size_t i = 0; i < n_path; i++)
-		len += strlen(path[i]) + 1;
-	autofree char *key = xmalloc(len + 1);
-	char *p = key;
-	*p = '\0';
-	for (size_t i = 0; i < n_path; i++) {
-		if (i > 0)
-			*p++ = '.';
-		p = stpcpy(p, path[i]);
-	}
-	/* a Go map built from the wire: the last entry of a key wins */
-	for (size_t i = n_entries; i-- > 0;) {
-		const ProtobufCMessage *e = entries[i];
-		if (e != NULL && strcmp(md_entry_key(e), key) == 0) {
-			*value = md_entry_str(e);
-			return true;
-		}
-	}
-	return false;
-}
-
 /* --- map fields --------------------------------------------------------------- */
 
 struct md_kv *svc_kv_from_map(void *const *entries, size_t n)

@@ -47,9 +47,6 @@ typedef void (*svc_list_reply_fn)(struct rpc_call *call, ProtobufCMessage **item
 void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_match *m, ProtobufCMessage **items,
 			   size_t n, svc_list_reply_fn reply);
 
-/* containerd's checkMap: the value of `path` joined with "." in a
- * map<string,string> field; false when the map is empty or lacks the key. */
-bool svc_map_get(void *const *entries, size_t n_entries, const char *const *path, size_t n_path, const char **value);
 
 /* --- map fields --------------------------------------------------------------- */
 

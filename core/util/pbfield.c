@@ -39,7 +39,8 @@ static bool map_lookup(const void *member, size_t count, const char *const *path
 		strcat(key, path[i]);
 	}
 	struct string_entry *const *entries = *(struct string_entry *const *const *)member;
-	for (size_t i = 0; i < count; i++) {
+	/* a Go map built from the wire keeps the last entry of a key */
+	for (size_t i = count; i-- > 0;) {
 		if (entries[i]->key != NULL && strcmp(entries[i]->key, key) == 0) {
 			*value = entries[i]->value ? entries[i]->value : "";
 			return true;

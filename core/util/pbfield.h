@@ -4,7 +4,8 @@
  *   - a string field by its proto name: present when non-empty;
  *   - a bool field: "true" / "false", always present;
  *   - a message field: the rest of the path inside it;
- *   - a map<string,string> field: the rest of the path joined with '.' is the key.
+ *   - a map<string,string> field: the rest of the path joined with '.' is the
+ *     key (containerd's checkMap); if the wire repeated a key, the last wins.
  * Other field types are never present. */
 #pragma once
 #include <protobuf-c/protobuf-c.h>

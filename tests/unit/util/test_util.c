@@ -5,6 +5,8 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/identifiers.h"
+#include "util/pbfield.h"
+#include "containerd/events/container.pb-c.h"
 
 static int valid(const char *s)
 {
@@ -51,6 +53,38 @@ int main(void)
 	error_free(e);
 	CHECK_STR(error_code_name(UCD_FAILED_PRECONDITION), "FailedPrecondition");
 	CHECK_STR(error_code_name(99), "Unknown");
+
+	/* pbfield: containerd's generated field adaptors over protobuf-c messages */
+	Containerd__Events__ContainerCreate__Runtime rt = CONTAINERD__EVENTS__CONTAINER_CREATE__RUNTIME__INIT;
+	rt.name = "io.containerd.runc.v2";
+	Containerd__Events__ContainerCreate cc = CONTAINERD__EVENTS__CONTAINER_CREATE__INIT;
+	cc.id = "c1";
+	cc.image = "";
+	cc.runtime = &rt;
+	Containerd__Events__ContainerUpdate__LabelsEntry l1 = CONTAINERD__EVENTS__CONTAINER_UPDATE__LABELS_ENTRY__INIT,
+		l2 = l1, l3 = l1;
+	l1.key = "a.b";
+	l1.value = "first";
+	l2.key = "x";
+	l2.value = "";
+	l3.key = "a.b";
+	l3.value = "last";
+	Containerd__Events__ContainerUpdate__LabelsEntry *labels[] = {&l1, &l2, &l3};
+	Containerd__Events__ContainerUpdate cu = CONTAINERD__EVENTS__CONTAINER_UPDATE__INIT;
+	cu.id = "c1";
+	cu.labels = labels;
+	cu.n_labels = 3;
+	const char *v = NULL;
+	CHECK(pbfield_get(&cc.base, (const char *[]){"id"}, 1, &v) && strcmp(v, "c1") == 0);
+	CHECK(!pbfield_get(&cc.base, (const char *[]){"image"}, 1, &v));           /* empty string: absent */
+	CHECK(pbfield_get(&cc.base, (const char *[]){"runtime", "name"}, 2, &v) && strcmp(v, "io.containerd.runc.v2") == 0);
+	CHECK(!pbfield_get(&cc.base, (const char *[]){"runtime"}, 1, &v));        /* a message is no value */
+	CHECK(!pbfield_get(&cc.base, (const char *[]){"nope"}, 1, &v));
+	CHECK(pbfield_get(&cu.base, (const char *[]){"labels", "a", "b"}, 3, &v) && strcmp(v, "last") == 0);
+	CHECK(pbfield_get(&cu.base, (const char *[]){"labels", "x"}, 2, &v) && strcmp(v, "") == 0);
+	CHECK(!pbfield_get(&cu.base, (const char *[]){"labels", "y"}, 2, &v));
+	CHECK(!pbfield_get(&cu.base, (const char *[]){"labels"}, 1, &v));
+	CHECK(!pbfield_get(NULL, (const char *[]){"id"}, 1, &v));
 
 	struct buf b = {0};
 	for (int i = 0; i < 1000; i++)
