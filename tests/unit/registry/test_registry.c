@@ -526,7 +526,7 @@ static void test_abi_set(void)
 	             "`io.containerd.testing.v1.bad_default.so`: config field `count`: default `\"ten\"` must be an "
 	             "integer, not a string");
 	/* refused files are closed again at once */
-	char path[1024];
+	char path[2048];
 	snprintf(path, sizeof path, "%s/io.containerd.testing.v1.wrong_uri.so", fixture_dir("abi"));
 	void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
 	CHECK(h == NULL);
@@ -575,7 +575,7 @@ static void test_disabled(void)
 	CHECK(registry_is_disabled(reg, "io.containerd.testing.v1.good"));
 	CHECK(!registry_is_disabled(reg, "io.containerd.testing.v1.init_fails"));
 	/* never mapped into the process */
-	char path[1024];
+	char path[2048];
 	snprintf(path, sizeof path, "%s/io.containerd.testing.v1.good.so", fixture_dir("good"));
 	void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
 	CHECK(h == NULL);
