@@ -29,6 +29,7 @@
 struct daemon {
 	uv_loop_t *loop;
 	uv_signal_t sigterm, sigint;
+	uv_timer_t after_start;   /* work that waits until the daemon serves */
 	struct config *cfg;
 	struct svc_ctx svc;
 	bool stopping;
@@ -102,9 +103,20 @@ static char *load_uuid(const char *root, struct ucd_error **err)
 	return xstrdup(buf);
 }
 
+/* Shortly after start-up: flush a newly built metadata database to disk.
+ * Not on the start-up path itself, where it would start libuv's thread pool
+ * (which waits for each worker thread to run) before the first call is
+ * served. */
+static void on_after_start(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	md_sync_fresh(d->svc.db, d->loop);
+}
+
 static void after_close(void *arg)
 {
 	struct daemon *d = arg;
+	uv_close((uv_handle_t *)&d->after_start, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -229,7 +241,6 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	d.svc.events = events_new();
 	if ((d.svc.db = md_open(md_dir, &err)) == NULL)
 		goto out;
-	md_sync_fresh(d.svc.db, &loop);
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 
@@ -246,6 +257,9 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	d.sigterm.data = d.sigint.data = &d;
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_timer_init(&loop, &d.after_start);
+	d.after_start.data = &d;
+	uv_timer_start(&d.after_start, on_after_start, 100, 0);
 
 	{
 		autofree char *v = log_value(cfg->grpc.address);
