@@ -105,15 +105,45 @@ static int pragma_int(sqlite3 *sql, const char *pragma, int *out, struct ucd_err
 
 /* --- transactions ---------------------------------------------------------- */
 
+/* Transaction control runs on every request (twice, more when nested): it
+ * goes through the prepared-statement cache like every other statement,
+ * instead of being parsed again each time (perf showed sqlite's parser in
+ * every Namespaces.List). The cache keys on the callers' literals, hence one
+ * literal per nesting depth; deeper nesting falls back to sqlite3_exec. */
+#define MD_CACHED_DEPTH 8
+static const char *const savepoint_sql[MD_CACHED_DEPTH] = {
+	"BEGIN IMMEDIATE", "SAVEPOINT md_1", "SAVEPOINT md_2", "SAVEPOINT md_3",
+	"SAVEPOINT md_4", "SAVEPOINT md_5", "SAVEPOINT md_6", "SAVEPOINT md_7",
+};
+static const char *const release_sql[MD_CACHED_DEPTH] = {
+	"COMMIT", "RELEASE md_1", "RELEASE md_2", "RELEASE md_3",
+	"RELEASE md_4", "RELEASE md_5", "RELEASE md_6", "RELEASE md_7",
+};
+static const char *const rollback_sql[MD_CACHED_DEPTH] = {
+	"ROLLBACK", "ROLLBACK TO md_1", "ROLLBACK TO md_2", "ROLLBACK TO md_3",
+	"ROLLBACK TO md_4", "ROLLBACK TO md_5", "ROLLBACK TO md_6", "ROLLBACK TO md_7",
+};
+
+/* Runs one statement of transaction control at nesting `depth` (0 = the
+ * outermost transaction): cached while the depth allows, else parsed. */
+static int tx_stmt(struct md_db *db, const char *const *table, const char *verb, int depth, struct ucd_error **err)
+{
+	if (depth < MD_CACHED_DEPTH) {
+		sqlite3_stmt *st = md_stmt(db, table[depth], err);
+		if (st == NULL)
+			return -UCD_INTERNAL;
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : md_sql_error(db->sql, rc, err, table[depth]);
+	}
+	char buf[48];
+	snprintf(buf, sizeof buf, "%s md_%d", verb, depth);
+	return exec(db->sql, buf, err);
+}
+
 int md_begin(struct md_db *db, struct ucd_error **err)
 {
-	char buf[48];
-	const char *stmt = "BEGIN IMMEDIATE";
-	if (db->depth > 0) {
-		snprintf(buf, sizeof buf, "SAVEPOINT md_%d", db->depth);
-		stmt = buf;
-	}
-	if (exec(db->sql, stmt, err) < 0)
+	if (tx_stmt(db, savepoint_sql, "SAVEPOINT", db->depth, err) < 0)
 		return error_wrap(err, "begin transaction");
 	db->depth++;
 	return 0;
@@ -124,9 +154,7 @@ int md_commit(struct md_db *db, struct ucd_error **err)
 	if (db->depth <= 0)
 		return error_set(err, UCD_INTERNAL, 0, "metadata: commit without a transaction");
 	if (db->depth > 1) {
-		char buf[48];
-		snprintf(buf, sizeof buf, "RELEASE md_%d", db->depth - 1);
-		int r = exec(db->sql, buf, err);
+		int r = tx_stmt(db, release_sql, "RELEASE", db->depth - 1, err);
 		if (r < 0) {
 			md_rollback(db);
 			return r;
@@ -134,16 +162,11 @@ int md_commit(struct md_db *db, struct ucd_error **err)
 		db->depth--;
 		return 0;
 	}
-	int rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		int r = md_sql_error(db->sql, rc, err, "commit");
-		if (!sqlite3_get_autocommit(db->sql))
-			sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
-		db->depth = 0;
-		return r;
-	}
+	int r = tx_stmt(db, release_sql, "RELEASE", 0, err);
+	if (r < 0 && !sqlite3_get_autocommit(db->sql))
+		sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 	db->depth = 0;
-	return 0;
+	return r < 0 ? error_wrap(err, "commit") : 0;
 }
 
 void md_rollback(struct md_db *db)
@@ -156,18 +179,17 @@ void md_rollback(struct md_db *db)
 		db->depth = 0;
 		return;
 	}
-	int rc;
-	if (db->depth > 1) {
-		char buf[80];
-		snprintf(buf, sizeof buf, "ROLLBACK TO md_%d; RELEASE md_%d", db->depth - 1, db->depth - 1);
-		rc = sqlite3_exec(db->sql, buf, NULL, NULL, NULL);
-		db->depth--;
-	} else {
-		rc = sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
-		db->depth = 0;
+	struct ucd_error *e = NULL;
+	int d = db->depth - 1;
+	/* a savepoint is rolled back to, then released: it stays on the stack otherwise */
+	int r = tx_stmt(db, rollback_sql, "ROLLBACK TO", d, &e);
+	if (r == 0 && d > 0)
+		r = tx_stmt(db, release_sql, "RELEASE", d, &e);
+	db->depth = d > 0 ? d : 0;
+	if (r < 0) {
+		log_error("metadata: rollback failed: %s", e ? e->msg : sqlite3_errmsg(db->sql));
+		error_free(e);
 	}
-	if (rc != SQLITE_OK)
-		log_error("metadata: rollback failed: %s", sqlite3_errmsg(db->sql));
 }
 
 int md_tx_depth(const struct md_db *db)
