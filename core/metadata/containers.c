@@ -78,6 +78,13 @@ static Container *decode(const char *id, const void *blob, int len, int64_t crea
 	return c;
 }
 
+static ProtobufCMessage *decode_msg(const char *key, const void *blob, int len, int64_t created, int64_t updated,
+				    struct ucd_error **err)
+{
+	Container *c = decode(key, blob, len, created, updated, err);
+	return c ? &c->base : NULL;
+}
+
 /* Writes `c` (labels and extensions as given: they get normalized here). */
 static int store(struct md_db *db, const char *sql, const char *ns, const Container *c, int64_t at,
 		 Container **out, struct ucd_error **err)
@@ -144,32 +151,7 @@ int md_container_get(struct md_db *db, const char *ns, const char *id, Container
 int md_container_list(struct md_db *db, const char *ns, md_match_fn match, void *arg, Container ***out, size_t *n,
 		      struct ucd_error **err)
 {
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_LIST, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, ns);
-	Container **list = NULL;
-	size_t n_list = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		Container *c = decode(md_col_text(st, 0), sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
-				      sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), err);
-		if (c == NULL) {
-			md_free_array(list, n_list);
-			return -UCD_DATA_LOSS;
-		}
-		if (match == NULL || match(&c->base, arg))
-			md_array_push((void ***)&list, &n_list, &cap, c);
-		else
-			md_free(c);
-	}
-	if (rc != SQLITE_DONE) {
-		md_free_array(list, n_list);
-		return md_sql_error(db->sql, rc, err, "list containers");
-	}
-	*out = list;
-	*n = n_list;
-	return 0;
+	return md_list_decoded(db, SQL_LIST, ns, decode_msg, match, arg, (ProtobufCMessage ***)out, n, "list containers", err);
 }
 
 /* --- create ------------------------------------------------------------------ */

@@ -75,6 +75,13 @@ static Image *decode(const char *name, const void *blob, int len, int64_t create
 	return img;
 }
 
+static ProtobufCMessage *decode_msg(const char *key, const void *blob, int len, int64_t created, int64_t updated,
+				    struct ucd_error **err)
+{
+	Image *img = decode(key, blob, len, created, updated, err);
+	return img ? &img->base : NULL;
+}
+
 /* Writes `img`; `sql` is SQL_INSERT or SQL_UPDATE; `at` the time of it. */
 static int store(struct md_db *db, const char *sql, const char *ns, const Image *img, int64_t at, Image **out,
 		 struct ucd_error **err)
@@ -142,32 +149,7 @@ int md_image_get(struct md_db *db, const char *ns, const char *name, Image **out
 int md_image_list(struct md_db *db, const char *ns, md_match_fn match, void *arg, Image ***out, size_t *n,
 		  struct ucd_error **err)
 {
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_LIST, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, ns);
-	Image **list = NULL;
-	size_t n_list = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		Image *img = decode(md_col_text(st, 0), sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
-				    sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), err);
-		if (img == NULL) {
-			md_free_array(list, n_list);
-			return -UCD_DATA_LOSS;
-		}
-		if (match == NULL || match(&img->base, arg))
-			md_array_push((void ***)&list, &n_list, &cap, img);
-		else
-			md_free(img);
-	}
-	if (rc != SQLITE_DONE) {
-		md_free_array(list, n_list);
-		return md_sql_error(db->sql, rc, err, "list images");
-	}
-	*out = list;
-	*n = n_list;
-	return 0;
+	return md_list_decoded(db, SQL_LIST, ns, decode_msg, match, arg, (ProtobufCMessage ***)out, n, "list images", err);
 }
 
 /* --- create ------------------------------------------------------------------ */

@@ -101,3 +101,12 @@ void md_elist_fini(struct md_elist *l);
 
 /* Grows a message array by one slot. */
 void md_array_push(void ***arr, size_t *n, size_t *cap, void *item);
+
+/* Rebuilds one stored object from its row: key, encoded message, times. */
+typedef ProtobufCMessage *(*md_decode_fn)(const char *key, const void *blob, int len, int64_t created,
+					  int64_t updated, struct ucd_error **err);
+/* Runs `sql` (bound to the namespace) whose rows are (key, blob, created,
+ * updated), decodes each row and keeps those `match` accepts (NULL: all).
+ * `what` names the listing in errors ("list containers"). */
+int md_list_decoded(struct md_db *db, const char *sql, const char *ns, md_decode_fn decode, md_match_fn match,
+		    void *arg, ProtobufCMessage ***out, size_t *n, const char *what, struct ucd_error **err);

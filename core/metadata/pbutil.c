@@ -65,6 +65,37 @@ ProtobufCMessage **md_map_normalize(ProtobufCMessage *const *entries, size_t n, 
 	return out;
 }
 
+int md_list_decoded(struct md_db *db, const char *sql, const char *ns, md_decode_fn decode, md_match_fn match,
+		    void *arg, ProtobufCMessage ***out, size_t *n, const char *what, struct ucd_error **err)
+{
+	md_autoreset sqlite3_stmt *st = md_stmt(db, sql, err);
+	if (st == NULL)
+		return -UCD_INTERNAL;
+	md_bind_text(st, 1, ns);
+	ProtobufCMessage **list = NULL;
+	size_t n_list = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ProtobufCMessage *m = decode(md_col_text(st, 0), sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
+					     sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), err);
+		if (m == NULL) {
+			md_free_array(list, n_list);
+			return -UCD_DATA_LOSS;
+		}
+		if (match == NULL || match(m, arg))
+			md_array_push((void ***)&list, &n_list, &cap, m);
+		else
+			md_free(m);
+	}
+	if (rc != SQLITE_DONE) {
+		md_free_array(list, n_list);
+		return md_sql_error(db->sql, rc, err, what);
+	}
+	*out = list;
+	*n = n_list;
+	return 0;
+}
+
 ssize_t md_map_find(ProtobufCMessage *const *entries, size_t n, const char *key)
 {
 	for (size_t i = n; i-- > 0;)

@@ -45,29 +45,18 @@ static bool container_field(void *obj, const char *const *path, size_t n, const 
 	return false;
 }
 
+static int read_all(struct md_db *db, const char *ns, ProtobufCMessage ***out, size_t *n, struct ucd_error **err)
+{
+	return md_container_list(db, ns, NULL, NULL, (Container ***)out, n, err);
+}
+
 /* Reads every container of the namespace in one transaction (as containerd
  * does), then filters them off the loop and hands the survivors to reply. */
 static void list(struct rpc_call *call, const Containerd__Services__Containers__V1__ListContainersRequest *req,
 		 svc_list_reply_fn reply)
 {
 	struct svc_ctx *ctx = ctx_of(call);
-	struct ucd_error *e = NULL;
-	struct svc_match m;
-	Container **cs = NULL;
-	size_t n = 0;
-	if (svc_match_init(&m, req->filters, req->n_filters, container_field, &e) < 0)
-		return rpc_call_fail(call, e);
-	if (!svc_tx_begin(call, ctx->db))
-		return svc_match_fini(&m);
-	if (md_container_list(ctx->db, rpc_call_namespace(call), NULL, NULL, &cs, &n, &e) < 0) {
-		svc_match_fini(&m);
-		return svc_tx_fail(call, ctx->db, e);
-	}
-	if (!svc_tx_commit(call, ctx->db)) {
-		md_free_array(cs, n);
-		return svc_match_fini(&m);
-	}
-	svc_filter_then_reply(call, ctx->loop, &m, (ProtobufCMessage **)cs, n, reply);
+	svc_list(call, ctx->loop, ctx->db, req->filters, req->n_filters, container_field, read_all, reply);
 }
 
 static void c_get(struct rpc_call *call, const ProtobufCMessage *msg)

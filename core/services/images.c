@@ -104,27 +104,16 @@ static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n
 	rpc_call_reply(call, &resp.base);
 }
 
+static int read_all(struct md_db *db, const char *ns, ProtobufCMessage ***out, size_t *n, struct ucd_error **err)
+{
+	return md_image_list(db, ns, NULL, NULL, (Image ***)out, n, err);
+}
+
 static void i_list(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	const Containerd__Services__Images__V1__ListImagesRequest *req = (const void *)msg;
 	struct svc_ctx *ctx = ctx_of(call);
-	struct ucd_error *e = NULL;
-	struct svc_match m;
-	Image **list = NULL;
-	size_t n = 0;
-	if (svc_match_init(&m, req->filters, req->n_filters, image_field, &e) < 0)
-		return rpc_call_fail(call, e);
-	if (!svc_tx_begin(call, ctx->db))
-		return svc_match_fini(&m);
-	if (md_image_list(ctx->db, rpc_call_namespace(call), NULL, NULL, &list, &n, &e) < 0) {
-		svc_match_fini(&m);
-		return svc_tx_fail(call, ctx->db, e);
-	}
-	if (!svc_tx_commit(call, ctx->db)) {
-		md_free_array(list, n);
-		return svc_match_fini(&m);
-	}
-	svc_filter_then_reply(call, ctx->loop, &m, (ProtobufCMessage **)list, n, reply_list);
+	svc_list(call, ctx->loop, ctx->db, req->filters, req->n_filters, image_field, read_all, reply_list);
 }
 
 static void i_create(struct rpc_call *call, const ProtobufCMessage *msg)

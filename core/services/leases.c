@@ -174,31 +174,19 @@ static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n
 	rpc_call_reply(call, &resp.base);
 }
 
+/* Expired leases go first, so a List never shows one (containerd's GC
+ * would have removed it). */
+static int read_all(struct md_db *db, const char *ns, ProtobufCMessage ***out, size_t *n, struct ucd_error **err)
+{
+	int r = md_lease_delete_expired(db, ns, md_now(), NULL, err);
+	return r < 0 ? r : md_lease_list(db, ns, NULL, NULL, (Lease ***)out, n, err);
+}
+
 static void l_list(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	const Containerd__Services__Leases__V1__ListRequest *req = (const void *)msg;
 	struct svc_ctx *ctx = ctx_of(call);
-	const char *ns = rpc_call_namespace(call);
-	struct ucd_error *e = NULL;
-	struct svc_match m;
-	Lease **list = NULL;
-	size_t n = 0;
-	if (svc_match_init(&m, req->filters, req->n_filters, lease_field, &e) < 0)
-		return rpc_call_fail(call, e);
-	if (!svc_tx_begin(call, ctx->db))
-		return svc_match_fini(&m);
-	int r = md_lease_delete_expired(ctx->db, ns, md_now(), NULL, &e);
-	if (r == 0)
-		r = md_lease_list(ctx->db, ns, NULL, NULL, &list, &n, &e);
-	if (r < 0) {
-		svc_match_fini(&m);
-		return svc_tx_fail(call, ctx->db, e);
-	}
-	if (!svc_tx_commit(call, ctx->db)) {
-		md_free_array(list, n);
-		return svc_match_fini(&m);
-	}
-	svc_filter_then_reply(call, ctx->loop, &m, (ProtobufCMessage **)list, n, reply_list);
+	svc_list(call, ctx->loop, ctx->db, req->filters, req->n_filters, lease_field, read_all, reply_list);
 }
 
 static void resource_op(struct rpc_call *call, const char *id, const Resource *res, bool add)

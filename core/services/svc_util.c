@@ -112,6 +112,28 @@ static void filter_done(uv_work_t *w, int status)
 	free(j);
 }
 
+void svc_list(struct rpc_call *call, uv_loop_t *loop, struct md_db *db, char *const *filters, size_t n_filters,
+	      filter_get_fn get, svc_read_all_fn read_all, svc_list_reply_fn reply)
+{
+	struct ucd_error *e = NULL;
+	struct svc_match m;
+	ProtobufCMessage **items = NULL;
+	size_t n = 0;
+	if (svc_match_init(&m, filters, n_filters, get, &e) < 0)
+		return rpc_call_fail(call, e);
+	if (!svc_tx_begin(call, db))
+		return svc_match_fini(&m);
+	if (read_all(db, rpc_call_namespace(call), &items, &n, &e) < 0) {
+		svc_match_fini(&m);
+		return svc_tx_fail(call, db, e);
+	}
+	if (!svc_tx_commit(call, db)) {
+		md_free_array(items, n);
+		return svc_match_fini(&m);
+	}
+	svc_filter_then_reply(call, loop, &m, items, n, reply);
+}
+
 void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_match *m, ProtobufCMessage **items,
 			   size_t n, svc_list_reply_fn reply)
 {

@@ -47,6 +47,15 @@ typedef void (*svc_list_reply_fn)(struct rpc_call *call, ProtobufCMessage **item
 void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_match *m, ProtobufCMessage **items,
 			   size_t n, svc_list_reply_fn reply);
 
+/* Reads every object of the call's namespace (inside the request's transaction). */
+typedef int (*svc_read_all_fn)(struct md_db *db, const char *ns, ProtobufCMessage ***out, size_t *n,
+			       struct ucd_error **err);
+/* The shape of every List: parse the filters (InvalidArgument as
+ * containerd), read everything in one transaction, filter on the thread
+ * pool (svc_filter_then_reply), answer with `reply`. */
+void svc_list(struct rpc_call *call, uv_loop_t *loop, struct md_db *db, char *const *filters, size_t n_filters,
+	      filter_get_fn get, svc_read_all_fn read_all, svc_list_reply_fn reply);
+
 
 /* --- map fields --------------------------------------------------------------- */
 
