@@ -59,9 +59,15 @@ static int print_default(struct config *cfg, const char *plugin_dir)
 	return 0;
 }
 
+static bool configured(void *arg, const char *uri)
+{
+	return config_plugin_table(arg, uri, NULL) != NULL;
+}
+
 /* The effective config: the core's values after defaults, files, imports and
- * the command line, and every plugin table a file sets. */
-static int print_dump(struct config *cfg)
+ * the command line; every plugin table a file sets; the defaults of every
+ * installed plugin no file configures. */
+static int print_dump(struct config *cfg, const char *plugin_dir)
 {
 	config_write_core(stdout, cfg, false);
 	for (size_t i = 0; i < cfg->n_docs; i++) {
@@ -76,6 +82,13 @@ static int print_dump(struct config *cfg)
 			printf("\n# from %s", file);
 			config_write_table(stdout, prefix, toml_table_value(plugins, j));
 		}
+	}
+	struct ucd_error *err = NULL;
+	printf("\n# Installed plugins no file configures run on their defaults:\n");
+	if (registry_config_default_except(plugin_dir, stdout, configured, cfg, &err) < 0) {
+		log_error("%s", err->msg);
+		error_free(err);
+		return 1;
 	}
 	return 0;
 }
@@ -164,7 +177,7 @@ int main(int argc, char **argv)
 	int status;
 	switch (what) {
 	case CONFIG_DEFAULT: status = print_default(&cfg, plugin_dir); break;
-	case CONFIG_DUMP: status = print_dump(&cfg); break;
+	case CONFIG_DUMP: status = print_dump(&cfg, plugin_dir); break;
 	default: status = daemon_run(&cfg, plugin_dir); break;
 	}
 	config_fini(&cfg);

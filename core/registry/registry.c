@@ -908,6 +908,12 @@ const char *registry_status_name(enum registry_status s)
 
 int registry_config_default(const char *plugin_dir, FILE *out, struct ucd_error **err)
 {
+	return registry_config_default_except(plugin_dir, out, NULL, NULL, err);
+}
+
+int registry_config_default_except(const char *plugin_dir, FILE *out, bool (*skip)(void *arg, const char *uri),
+				   void *arg, struct ucd_error **err)
+{
 	struct ptrvec names = {0};
 	if (loader_list_dir(plugin_dir, &names) < 0) {
 		if (errno == ENOENT)
@@ -920,6 +926,12 @@ int registry_config_default(const char *plugin_dir, FILE *out, struct ucd_error 
 		char *uri, *type, *id;
 		if (!registry_parse_filename(name, &uri, &type, &id))
 			continue;
+		if (skip != NULL && skip(arg, uri)) {
+			free(uri);
+			free(type);
+			free(id);
+			continue;
+		}
 		char *path = xasprintf("%s/%s", plugin_dir, name);
 		void *handle = NULL;
 		const struct ucd_plugin_desc *d = NULL;

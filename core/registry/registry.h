@@ -160,3 +160,7 @@ bool registry_parse_filename(const char *name, char **uri, char **type, char **i
  * are reported as `#` comments. The output is valid TOML. Returns 0, or
  * -code if the directory cannot be read (a missing one prints nothing). */
 int registry_config_default(const char *plugin_dir, FILE *out, struct ucd_error **err);
+/* The same, leaving out the plugins for which skip(arg, uri) is true
+ * (`config dump` prints their configured tables instead). */
+int registry_config_default_except(const char *plugin_dir, FILE *out, bool (*skip)(void *arg, const char *uri),
+				   void *arg, struct ucd_error **err);

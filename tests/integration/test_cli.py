@@ -301,6 +301,11 @@ def _():
                  'address = "/run/ucd-dump-test/x.sock"', "max_recv_message_size = 1234567",
                  "max_send_message_size = 7654321", "io.containerd.testing.v1.nothing", 'level = "warn"'):
         contains(out, want, "config dump")
+    # every installed plugin appears: configured ones as set, the others with their defaults
+    pdir = os.path.join(os.path.dirname(os.path.dirname(h.daemon_bin)), "lib", "ucontainerd", "plugins")
+    for f in sorted(os.listdir(pdir)) if os.path.isdir(pdir) else []:
+        if f.endswith(".so"):
+            contains(out, '[plugins."%s"]' % f[:-3], "config dump")
     # command-line overrides show in the dump
     r = d.run_cli("--config", cfg, "--root", "/tmp/ucd-other-root", "config", "dump")
     contains(r.stdout, 'root = "/tmp/ucd-other-root"', "dump with --root")
