@@ -127,25 +127,12 @@ static int store(struct md_db *db, const char *sql, const char *ns, const Contai
 int md_container_get(struct md_db *db, const char *ns, const char *id, Container **out, struct ucd_error **err)
 {
 	id = str(id);
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_GET, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, ns);
-	md_bind_text(st, 2, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		autofree char *qi = go_quote(id);
-		autofree char *qn = go_quote(str(ns));
-		return error_set(err, UCD_NOT_FOUND, 0, "container %s in namespace %s: not found", qi, qn);
-	}
-	if (rc != SQLITE_ROW)
-		return md_sql_error(db->sql, rc, err, "get container");
-	Container *c = decode(id, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0),
-			      sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), err);
-	if (c == NULL)
-		return -UCD_DATA_LOSS;
-	*out = c;
-	return 0;
+	int r = md_get_decoded(db, SQL_GET, ns, id, decode_msg, (ProtobufCMessage **)out, "get container", err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	autofree char *qi = go_quote(id);
+	autofree char *qn = go_quote(str(ns));
+	return error_set(err, UCD_NOT_FOUND, 0, "container %s in namespace %s: not found", qi, qn);
 }
 
 int md_container_list(struct md_db *db, const char *ns, md_match_fn match, void *arg, Container ***out, size_t *n,
@@ -310,17 +297,10 @@ struct delete_args {
 static int do_delete(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct delete_args *a = arg;
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_DELETE, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, a->ns);
-	md_bind_text(st, 2, a->id);
-	int r = md_step_done(db, st, err);
-	if (r < 0)
-		return r;
-	if (sqlite3_changes(db->sql) == 0)   /* containerd prints this id with %v */
+	int r = md_delete_keyed(db, SQL_DELETE, a->ns, a->id, err);
+	if (r == 0)   /* containerd prints this id with %v */
 		return error_set(err, UCD_NOT_FOUND, 0, "container %s: not found", a->id);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int md_container_delete(struct md_db *db, const char *ns, const char *id, struct ucd_error **err)

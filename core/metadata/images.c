@@ -126,24 +126,11 @@ static int store(struct md_db *db, const char *sql, const char *ns, const Image 
 int md_image_get(struct md_db *db, const char *ns, const char *name, Image **out, struct ucd_error **err)
 {
 	name = str(name);
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_GET, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, ns);
-	md_bind_text(st, 2, name);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		autofree char *q = go_quote(name);
-		return error_set(err, UCD_NOT_FOUND, 0, "image %s: not found", q);
-	}
-	if (rc != SQLITE_ROW)
-		return md_sql_error(db->sql, rc, err, "get image");
-	Image *img = decode(name, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), sqlite3_column_int64(st, 1),
-			    sqlite3_column_int64(st, 2), err);
-	if (img == NULL)
-		return -UCD_DATA_LOSS;
-	*out = img;
-	return 0;
+	int r = md_get_decoded(db, SQL_GET, ns, name, decode_msg, (ProtobufCMessage **)out, "get image", err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	autofree char *q = go_quote(name);
+	return error_set(err, UCD_NOT_FOUND, 0, "image %s: not found", q);
 }
 
 int md_image_list(struct md_db *db, const char *ns, md_match_fn match, void *arg, Image ***out, size_t *n,
@@ -297,19 +284,12 @@ struct delete_args {
 static int do_delete(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct delete_args *a = arg;
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_DELETE, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, a->ns);
-	md_bind_text(st, 2, a->name);
-	int r = md_step_done(db, st, err);
-	if (r < 0)
-		return r;
-	if (sqlite3_changes(db->sql) == 0) {
+	int r = md_delete_keyed(db, SQL_DELETE, a->ns, a->name, err);
+	if (r == 0) {
 		autofree char *q = go_quote(a->name);
 		return error_set(err, UCD_NOT_FOUND, 0, "image %s: not found", q);
 	}
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int md_image_delete(struct md_db *db, const char *ns, const char *name, struct ucd_error **err)

@@ -216,17 +216,10 @@ struct key_args {
 static int do_delete(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct key_args *a = arg;
-	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_DELETE, err);
-	if (st == NULL)
-		return -UCD_INTERNAL;
-	md_bind_text(st, 1, a->ns);
-	md_bind_text(st, 2, a->id);
-	int r = md_step_done(db, st, err);
-	if (r < 0)
-		return r;
-	if (sqlite3_changes(db->sql) == 0)
+	int r = md_delete_keyed(db, SQL_DELETE, a->ns, a->id, err);
+	if (r == 0)
 		return not_found(a->id, err);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int md_lease_delete(struct md_db *db, const char *ns, const char *id, struct ucd_error **err)

@@ -108,5 +108,13 @@ typedef ProtobufCMessage *(*md_decode_fn)(const char *key, const void *blob, int
 /* Runs `sql` (bound to the namespace) whose rows are (key, blob, created,
  * updated), decodes each row and keeps those `match` accepts (NULL: all).
  * `what` names the listing in errors ("list containers"). */
+/* Runs `sql` (bound to namespace and key) whose one row is (blob, created,
+ * updated) and decodes it: 1 with *out set, 0 when there is no such row
+ * (the caller words its NotFound as containerd does), or -code. */
+int md_get_decoded(struct md_db *db, const char *sql, const char *ns, const char *key, md_decode_fn decode,
+		   ProtobufCMessage **out, const char *what, struct ucd_error **err);
+/* Runs the DELETE `sql` (bound to namespace and key): 1 when a row went, 0
+ * when none matched, or -code. */
+int md_delete_keyed(struct md_db *db, const char *sql, const char *ns, const char *key, struct ucd_error **err);
 int md_list_decoded(struct md_db *db, const char *sql, const char *ns, md_decode_fn decode, md_match_fn match,
 		    void *arg, ProtobufCMessage ***out, size_t *n, const char *what, struct ucd_error **err);

@@ -65,6 +65,38 @@ ProtobufCMessage **md_map_normalize(ProtobufCMessage *const *entries, size_t n, 
 	return out;
 }
 
+int md_get_decoded(struct md_db *db, const char *sql, const char *ns, const char *key, md_decode_fn decode,
+		   ProtobufCMessage **out, const char *what, struct ucd_error **err)
+{
+	md_autoreset sqlite3_stmt *st = md_stmt(db, sql, err);
+	if (st == NULL)
+		return -UCD_INTERNAL;
+	md_bind_text(st, 1, ns);
+	md_bind_text(st, 2, key);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return md_sql_error(db->sql, rc, err, what);
+	ProtobufCMessage *m = decode(key, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0),
+				     sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), err);
+	if (m == NULL)
+		return -UCD_DATA_LOSS;
+	*out = m;
+	return 1;
+}
+
+int md_delete_keyed(struct md_db *db, const char *sql, const char *ns, const char *key, struct ucd_error **err)
+{
+	md_autoreset sqlite3_stmt *st = md_stmt(db, sql, err);
+	if (st == NULL)
+		return -UCD_INTERNAL;
+	md_bind_text(st, 1, ns);
+	md_bind_text(st, 2, key);
+	int r = md_step_done(db, st, err);
+	return r < 0 ? r : sqlite3_changes(db->sql) > 0;
+}
+
 int md_list_decoded(struct md_db *db, const char *sql, const char *ns, md_decode_fn decode, md_match_fn match,
 		    void *arg, ProtobufCMessage ***out, size_t *n, const char *what, struct ucd_error **err)
 {
