@@ -37,7 +37,7 @@
 
 #define MD_DB_FILE "meta.db"
 /* The newest schema version this binary knows (PRAGMA user_version). */
-#define MD_SCHEMA_VERSION 1
+#define MD_SCHEMA_VERSION 2
 /* PRAGMA application_id of a ucontainerd metadata database ("UCDM"). */
 #define MD_APPLICATION_ID 0x5543444d
 /* Lease label holding an RFC 3339 expiry time (containerd's gc.expire). */

@@ -89,8 +89,83 @@ static const char schema_v1[] =
 	") WITHOUT ROWID;"
 	"CREATE INDEX lease_resources_by_resource ON lease_resources(namespace, kind, snapshotter, id);";
 
+/* Version 2: what each namespace sees of the content store and of each
+ * snapshotter (containerd's metadata content store and metadata
+ * snapshotter). The plugins keep one flat, shared store; these tables
+ * say which namespace holds which blob or snapshot, with labels, and
+ * are what garbage collection walks. */
+static const char schema_v2[] =
+	/* A blob visible in a namespace. size is the blob's; labels are rows
+	 * (GC reads the containerd.io/gc.* ones). */
+	"CREATE TABLE content ("
+	"  namespace  TEXT NOT NULL REFERENCES namespaces(name),"
+	"  digest     TEXT NOT NULL,"
+	"  size       INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (namespace, digest)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX content_by_digest ON content(digest);"
+	"CREATE TABLE content_labels ("
+	"  namespace TEXT NOT NULL,"
+	"  digest    TEXT NOT NULL,"
+	"  key       TEXT NOT NULL,"
+	"  value     TEXT NOT NULL,"
+	"  PRIMARY KEY (namespace, digest, key),"
+	"  FOREIGN KEY (namespace, digest) REFERENCES content(namespace, digest) ON DELETE CASCADE"
+	") WITHOUT ROWID;"
+
+	/* An ingest a namespace has open in the content store: the client's
+	 * ref, the store's own ref for it (unique across namespaces), and the
+	 * expected digest/size the client announced. */
+	"CREATE TABLE ingests ("
+	"  namespace   TEXT NOT NULL REFERENCES namespaces(name),"
+	"  ref         TEXT NOT NULL,"
+	"  backend_ref TEXT NOT NULL UNIQUE,"
+	"  expected    TEXT NOT NULL DEFAULT '',"
+	"  total       INTEGER NOT NULL DEFAULT 0,"
+	"  created_at  INTEGER NOT NULL,"
+	"  PRIMARY KEY (namespace, ref)"
+	") WITHOUT ROWID;"
+
+	/* A snapshot a namespace holds in snapshotter `snapshotter`: its key
+	 * in the namespace, the snapshotter's own key for it (unique per
+	 * snapshotter), the parent's key in the same namespace ('' = none),
+	 * kind (enum ucd_snapshot_kind) and times. */
+	"CREATE TABLE snapshots ("
+	"  snapshotter TEXT NOT NULL,"
+	"  namespace   TEXT NOT NULL REFERENCES namespaces(name),"
+	"  key         TEXT NOT NULL,"
+	"  backend_key TEXT NOT NULL,"
+	"  parent      TEXT NOT NULL DEFAULT '',"
+	"  kind        INTEGER NOT NULL,"
+	"  created_at  INTEGER NOT NULL,"
+	"  updated_at  INTEGER NOT NULL,"
+	"  PRIMARY KEY (snapshotter, namespace, key)"
+	") WITHOUT ROWID;"
+	"CREATE UNIQUE INDEX snapshots_by_backend ON snapshots(snapshotter, backend_key);"
+	"CREATE INDEX snapshots_by_parent ON snapshots(snapshotter, namespace, parent) WHERE parent != '';"
+	"CREATE TABLE snapshot_labels ("
+	"  snapshotter TEXT NOT NULL,"
+	"  namespace   TEXT NOT NULL,"
+	"  key         TEXT NOT NULL,"
+	"  label       TEXT NOT NULL,"
+	"  value       TEXT NOT NULL,"
+	"  PRIMARY KEY (snapshotter, namespace, key, label),"
+	"  FOREIGN KEY (snapshotter, namespace, key) REFERENCES snapshots(snapshotter, namespace, key) ON DELETE CASCADE"
+	") WITHOUT ROWID;"
+
+	/* Sequence numbers for backend names (ingest refs, snapshot keys):
+	 * one row per use, never reused, so a name the daemon once handed to a
+	 * plugin is never handed out again even after a delete. */
+	"CREATE TABLE sequences ("
+	"  name  TEXT NOT NULL PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;";
+
 const struct md_migration md_migrations[] = {
 	{ 1, "namespaces, containers, images, leases", schema_v1 },
+	{ 2, "content, ingests, snapshots", schema_v2 },
 };
 const size_t md_n_migrations = sizeof md_migrations / sizeof md_migrations[0];
 

@@ -198,3 +198,18 @@ const char *svc_event_namespace(struct rpc_call *call, const char *fallback)
 		return ns;
 	return fallback;
 }
+
+const char *svc_call_lease(struct rpc_call *call)
+{
+	const char *l = rpc_call_header(call, "containerd-lease");
+	return l != NULL && l[0] != '\0' ? l : NULL;
+}
+
+int svc_lease_track(struct rpc_call *call, struct md_db *db, const char *type, const char *id,
+		    struct ucd_error **err)
+{
+	const char *lease = svc_call_lease(call);
+	if (lease == NULL)
+		return 0;
+	return md_lease_add_resource(db, rpc_call_namespace(call), lease, type, id, err);
+}

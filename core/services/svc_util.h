@@ -71,3 +71,17 @@ void svc_map_borrow_free(void **entries, size_t n);
 /* The namespace to publish a non-namespaced service's event in: the request's
  * `containerd-namespace` when it is valid, else `fallback`. */
 const char *svc_event_namespace(struct rpc_call *call, const char *fallback);
+
+/* --- leases on requests ------------------------------------------------------ */
+
+/* The request's `containerd-lease` header (the lease a client such as
+ * `ctr images pull` works under), or NULL when it has none. */
+const char *svc_call_lease(struct rpc_call *call);
+/* What containerd's metadata layer does for every blob, ingest and snapshot
+ * created by a request under a lease: adds resource (`type`, `id`) to that
+ * lease ("content", "ingests", "snapshots/<snapshotter>"), so the garbage
+ * collector keeps it while the lease lives. No lease header: does nothing.
+ * An unknown lease is NotFound, as in containerd. Inside the request's
+ * transaction. */
+int svc_lease_track(struct rpc_call *call, struct md_db *db, const char *type, const char *id,
+		    struct ucd_error **err);

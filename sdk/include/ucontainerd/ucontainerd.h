@@ -4,6 +4,9 @@
  *   config.h  declarative config fields (struct ucd_config_field)
  *   plugin.h  the descriptor, init context, UCD_PLUGIN_DEFINE, life cycle
  *   host.h    struct ucd_host: what a plugin may call on the daemon
+ *   types.h   labels and mounts, and who frees what (ABI 1.1)
+ *   content.h      the content store vtable (ABI 1.1)
+ *   snapshotter.h  the snapshotter vtable (ABI 1.1)
  *
  * Compile with `pkg-config --cflags ucontainerd-plugin`; install the .so,
  * named by its URI, into `pkg-config --variable=plugindir ucontainerd-plugin`.
@@ -15,5 +18,8 @@
 #include <ucontainerd/config.h>
 #include <ucontainerd/plugin.h>
 #include <ucontainerd/host.h>
+#include <ucontainerd/types.h>
+#include <ucontainerd/content.h>
+#include <ucontainerd/snapshotter.h>
 
 #endif

@@ -502,15 +502,21 @@ static void test_abi_set(void)
 	         sizeof(off_t), sizeof(time_t), sizeof(long), sizeof(void *), sizeof(off_t), sizeof(time_t),
 	         sizeof(long));
 	CHECK_STATUS(reg, "io.containerd.testing.v1.bad_sizes", REGISTRY_ERROR, sizes_msg);
-	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_major_next", REGISTRY_ERROR,
-	             "`io.containerd.testing.v1.abi_major_next.so` was built for plugin ABI 2.0; this daemon provides "
-	             "1.0: it needs a newer daemon");
-	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_major_entry", REGISTRY_ERROR,
-	             "`io.containerd.testing.v1.abi_major_entry.so` was built for plugin ABI 2.x; this daemon "
-	             "provides 1.0: it needs a newer daemon");
-	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_minor_next", REGISTRY_ERROR,
-	             "`io.containerd.testing.v1.abi_minor_next.so` was built for plugin ABI 1.1; this daemon provides "
-	             "1.0: it needs a newer daemon");
+	/* The daemon's own version appears in these messages: build them from
+	 * the SDK's numbers so that an ABI minor bump needs no edit here. */
+	char ver_msg[3][512];
+	snprintf(ver_msg[0], sizeof ver_msg[0],
+	         "`io.containerd.testing.v1.abi_major_next.so` was built for plugin ABI %d.0; this daemon provides "
+	         "%d.%d: it needs a newer daemon", UCD_ABI_MAJOR + 1, UCD_ABI_MAJOR, UCD_ABI_MINOR);
+	snprintf(ver_msg[1], sizeof ver_msg[1],
+	         "`io.containerd.testing.v1.abi_major_entry.so` was built for plugin ABI %d.x; this daemon "
+	         "provides %d.%d: it needs a newer daemon", UCD_ABI_MAJOR + 1, UCD_ABI_MAJOR, UCD_ABI_MINOR);
+	snprintf(ver_msg[2], sizeof ver_msg[2],
+	         "`io.containerd.testing.v1.abi_minor_next.so` was built for plugin ABI %d.%d; this daemon provides "
+	         "%d.%d: it needs a newer daemon", UCD_ABI_MAJOR, UCD_ABI_MINOR + 1, UCD_ABI_MAJOR, UCD_ABI_MINOR);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_major_next", REGISTRY_ERROR, ver_msg[0]);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_major_entry", REGISTRY_ERROR, ver_msg[1]);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_minor_next", REGISTRY_ERROR, ver_msg[2]);
 	CHECK_STATUS(reg, "io.containerd.testing.v1.no_entry", REGISTRY_ERROR,
 	             "`io.containerd.testing.v1.no_entry.so` is not a ucontainerd plugin: it does not export "
 	             "`ucd_plugin_entry_v1`");
