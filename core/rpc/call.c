@@ -370,19 +370,36 @@ void call_on_headers_done(struct rpc_call *call)
 	call->dispatched = true;
 }
 
-void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
+static void deliver_half_close(struct rpc_call *call);
+
+/* Gives the stream's window back for every byte received except, while the
+ * input is held, those still buffered: the client can then have at most one
+ * window of bytes in our buffer. */
+static void ack_input(struct rpc_call *call)
 {
-	if (!call->dispatched || call_is_done(call) || call->ignore_input)
+	size_t keep = call->held ? buf_avail(&call->in) : 0;
+	if (call->conn == NULL || call->unacked <= keep)
 		return;
-	buf_append(&call->in, data, len);
+	size_t n = call->unacked - keep;
+	call->unacked = keep;
+	conn_consume_stream(call->conn, call->stream_id, n);
+}
+
+/* Frames and dispatches the buffered input until it runs out, the call ends
+ * or the handler holds the input. */
+static void dispatch_input(struct rpc_call *call)
+{
+	if (call->in_dispatch)
+		return;   /* the loop below is on the stack: it sees `held` change */
+	call->in_dispatch = true;
 	const struct rpc_method *m = call->method;
 	size_t max = call->conn->srv->max_recv;
-	while (!call_is_done(call)) {
+	while (!call_is_done(call) && !call->held) {
 		const uint8_t *msg;
 		size_t n = 0;
 		switch (frame_next(&call->in, max, &msg, &n)) {
 		case FRAME_NEED_MORE:
-			return;
+			goto out;
 		case FRAME_TOO_LARGE:
 			end_by_server(call, UCD_RESOURCE_EXHAUSTED, "grpc: received message larger than max (%zu vs. %zu)", n, max);
 			goto drop_input;
@@ -411,20 +428,71 @@ void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
 		m->on_message(call, req);
 		protobuf_c_message_free_unpacked(req, NULL);
 		bool gone = call->refs == 1 && call->conn == NULL;
-		rpc_call_unref(call);
-		if (gone)
+		if (gone) {
+			call->in_dispatch = false;
+			rpc_call_unref(call);
 			return;
+		}
+		rpc_call_unref(call);
+	}
+out:
+	call->in_dispatch = false;
+	ack_input(call);
+	if (call->half_close_pending && !call->held && !call_is_done(call)) {
+		call->half_close_pending = false;
+		deliver_half_close(call);
 	}
 	return;
 drop_input:
+	call->in_dispatch = false;
 	call->ignore_input = true;
 	buf_free(&call->in);
+	ack_input(call);
 }
+
+void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
+{
+	if (!call->dispatched || call_is_done(call) || call->ignore_input) {
+		ack_input(call);
+		return;
+	}
+	buf_append(&call->in, data, len);
+	dispatch_input(call);
+}
+
+size_t rpc_call_input_bytes(const struct rpc_call *call)
+{
+	return buf_avail(&call->in);
+}
+
+void rpc_call_hold_input(struct rpc_call *call, bool hold)
+{
+	if (hold || !call->held) {
+		call->held = hold;
+		return;
+	}
+	call->held = false;
+	if (call->conn == NULL || call_is_done(call) || call->ignore_input || call->in_dispatch)
+		return;   /* in_dispatch: the loop on the stack goes on by itself */
+	rpc_call_ref(call);
+	dispatch_input(call);
+	rpc_call_unref(call);
+}
+
 
 void call_on_half_close(struct rpc_call *call)
 {
 	if (!call->dispatched || call_is_done(call) || call->ignore_input)
 		return;
+	if (call->held || call->in_dispatch) {
+		call->half_close_pending = true;   /* after the buffered messages */
+		return;
+	}
+	deliver_half_close(call);
+}
+
+static void deliver_half_close(struct rpc_call *call)
+{
 	const struct rpc_method *m = call->method;
 	if (buf_avail(&call->in) > 0) {
 		end_by_server(call, UCD_INTERNAL, "grpc: request ended inside a message (%zu bytes left)",

@@ -68,12 +68,30 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
 	return 0;
 }
 
+/* Window updates are ours to send (no_auto_window_update): the connection's
+ * window is returned at once, so one stream that holds its input never
+ * starves the others; a stream's own window as its bytes leave the call's
+ * buffer (call.c, ack_input; see rpc_call_hold_input). */
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
 {
+	nghttp2_session_consume_connection(h2, len);
 	struct rpc_call *call = stream_call(h2, id);
-	if (call != NULL)
-		call_on_data(call, data, len);
+	if (call == NULL) {
+		nghttp2_session_consume_stream(h2, id, len);
+		return 0;
+	}
+	call->unacked += len;
+	call_on_data(call, data, len);
 	return 0;
+}
+
+void conn_consume_stream(struct rpc_conn *c, int32_t stream_id, size_t n)
+{
+	if (c == NULL || c->closing || n == 0)
+		return;
+	nghttp2_session_consume_stream(c->h2, stream_id, n);
+	if (!c->in_recv)
+		conn_flush(c);
 }
 
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code, void *user)
@@ -108,6 +126,7 @@ int conn_setup_callbacks(struct rpc_server *srv)
 	/* Bound what a peer can make us keep for streams it reset or never finished. */
 	nghttp2_option_set_max_outbound_ack(srv->h2_options, 1000);
 	nghttp2_option_set_max_settings(srv->h2_options, 64);
+	nghttp2_option_set_no_auto_window_update(srv->h2_options, 1);
 	return 0;
 }
 

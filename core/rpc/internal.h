@@ -72,9 +72,19 @@ struct rpc_call {
 	bool cancelled;                /* ended without the handler finishing it */
 	bool deferred;                 /* data source returned DEFERRED: resume on send */
 	bool ignore_input;             /* after an input error: drop the rest */
+	/* rpc_call_hold_input: while held, input is buffered, not dispatched,
+	 * and the stream's HTTP/2 window is given back only for what left the
+	 * buffer, so the client stops after one window. */
+	bool held;
+	bool in_dispatch;              /* inside the dispatch loop (no recursion) */
+	bool half_close_pending;       /* END_STREAM arrived while held */
+	size_t unacked;                /* bytes received, stream window not yet given back */
 };
 
 /* conn.c */
+/* Gives `n` bytes of a stream's receive window back to the peer (sent at
+ * once unless nghttp2 is busy receiving: then with the next flush). */
+void conn_consume_stream(struct rpc_conn *c, int32_t stream_id, size_t n);
 void conn_accept(struct rpc_server *srv);
 void conn_flush(struct rpc_conn *c);
 void conn_close(struct rpc_conn *c);

@@ -108,5 +108,18 @@ void *rpc_call_data(const struct rpc_call *call);
 /* True once the call was finished or cancelled: nothing more will be sent. */
 bool rpc_call_done(const struct rpc_call *call);
 size_t rpc_call_pending_bytes(const struct rpc_call *call);
+/* Flow control for client and bidi streams whose messages take work off the
+ * loop (writing a chunk of a blob): while held, no on_message or
+ * on_half_close is delivered, what arrives is buffered, and the stream's
+ * HTTP/2 receive window is not replenished, so the client stops sending
+ * after one window (1 MiB) instead of filling the daemon's memory. Other
+ * streams of the connection are not affected. Releasing (hold = false)
+ * delivers what was buffered: at once when called from a loop callback,
+ * or right after the current on_message returns when called inside one.
+ * Holding a call that is done is a no-op. */
+void rpc_call_hold_input(struct rpc_call *call, bool hold);
+/* Request bytes received and not yet delivered as messages (for tests and
+ * debugging of flow control). */
+size_t rpc_call_input_bytes(const struct rpc_call *call);
 void rpc_call_ref(struct rpc_call *call);
 void rpc_call_unref(struct rpc_call *call);

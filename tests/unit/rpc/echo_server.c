@@ -18,6 +18,7 @@ typedef Containerd__Services__Events__V1__PublishRequest Req;
 typedef Containerd__Services__Events__V1__Envelope Env;
 
 static int cancelled, live_calls;
+static uv_loop_t *main_loop;
 
 static void send_topic(struct rpc_call *call, const char *topic)
 {
@@ -111,6 +112,90 @@ static void hang_cancel(struct rpc_call *call)
 	rpc_call_unref(call);
 }
 
+/* SlowSink (client streaming): takes 1 ms "work" per message with its
+ * input held meanwhile, as the Content service does while a worker writes a
+ * chunk; answers "<messages>,<in order>,<most bytes ever buffered>". */
+struct sink {
+	struct rpc_call *call;
+	uv_timer_t timer;
+	int count;
+	bool in_order;
+	size_t max_buffered;
+};
+
+static void sink_closed(uv_handle_t *h)
+{
+	struct sink *s = h->data;
+	rpc_call_unref(s->call);
+	free(s);
+	live_calls--;
+}
+
+static void sink_release(uv_timer_t *t)
+{
+	struct sink *s = t->data;
+	rpc_call_hold_input(s->call, false);
+}
+
+static void sink_note(struct sink *s)
+{
+	size_t b = rpc_call_input_bytes(s->call);
+	if (b > s->max_buffered)
+		s->max_buffered = b;
+}
+
+static void sink_message(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	const Req *r = (const void *)msg;
+	struct sink *s = rpc_call_data(call);
+	if (s == NULL) {
+		s = xcalloc(1, sizeof *s);
+		s->call = call;
+		s->in_order = true;
+		rpc_call_ref(call);
+		uv_timer_init(main_loop, &s->timer);
+		s->timer.data = s;
+		rpc_call_set_data(call, s);
+		live_calls++;
+	}
+	if (atoi(r->topic) != s->count)
+		s->in_order = false;
+	s->count++;
+	sink_note(s);
+	rpc_call_hold_input(call, true);
+	uv_timer_start(&s->timer, sink_release, 1, 0);
+}
+
+static void sink_end(struct rpc_call *call, bool answer)
+{
+	struct sink *s = rpc_call_data(call);
+	if (s == NULL) {
+		if (answer)
+			rpc_call_finish(call, UCD_OK, NULL);
+		return;
+	}
+	if (answer) {
+		sink_note(s);
+		char buf[64];
+		snprintf(buf, sizeof buf, "%d,%d,%zu", s->count, s->in_order, s->max_buffered);
+		send_topic(call, buf);
+		rpc_call_finish(call, UCD_OK, NULL);
+	}
+	rpc_call_set_data(call, NULL);
+	uv_close((uv_handle_t *)&s->timer, sink_closed);
+}
+
+static void sink_done(struct rpc_call *call)
+{
+	sink_end(call, true);
+}
+
+static void sink_cancel(struct rpc_call *call)
+{
+	cancelled++;
+	sink_end(call, false);
+}
+
 #define SVC "/ucd.test.Echo/"
 static struct rpc_method methods[] = {
 	{RPC_METHOD(SVC "Unary", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, unary)},
@@ -120,6 +205,8 @@ static struct rpc_method methods[] = {
 		    false, collect), .on_half_close = collect_done, .on_cancel = collect_cancel},
 	{RPC_METHOD(SVC "Bidi", RPC_BIDI_STREAMING, &containerd__services__events__v1__publish_request__descriptor, false,
 		    bidi), .on_half_close = bidi_done},
+	{RPC_METHOD(SVC "SlowSink", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
+		    false, sink_message), .on_half_close = sink_done, .on_cancel = sink_cancel},
 	{RPC_METHOD(SVC "Hang", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, hang),
 	 .on_cancel = hang_cancel},
 	{RPC_METHOD(SVC "Namespaced", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, true,
@@ -149,6 +236,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_t loop;
 	uv_loop_init(&loop);
+	main_loop = &loop;
 	struct ucd_error *err = NULL;
 	struct rpc_server_opts o = {.address = argv[1], .uid = -1, .gid = -1, .mode = 0600,
 				    .max_recv_message_size = (size_t)atol(argv[2])};

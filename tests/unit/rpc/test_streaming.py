@@ -72,6 +72,24 @@ with tempfile.TemporaryDirectory() as tmp:
     r = method(ch, "stream_unary", "ClientStream")(reqs(*big), timeout=20)
     check("client streaming: 2000 messages", r.topic == ",".join(big), len(r.topic))
 
+    # Flow control: the handler holds its input 1 ms per message. 1000
+    # messages of ~4 KB (this server's limit) sent as fast as the client can
+    # must arrive in order while the server buffers at most about one HTTP/2
+    # window (1 MiB) plus a message; without the hold reaching HTTP/2 the
+    # client would push all 4 MB into the server's memory at once.
+    chunk = "x" * 4000
+    def sink_reqs():
+        for i in range(1000):
+            yield Req(topic="%d %s" % (i, chunk))
+    try:
+        r = method(ch, "stream_unary", "SlowSink")(sink_reqs(), timeout=30)
+        count, in_order, max_buf = r.topic.split(",")
+    except grpc.RpcError as e:
+        count, in_order, max_buf = "error", str(e.details()), "0"
+    check("held input: every message delivered, in order", count == "1000" and in_order == "1",
+          (count, in_order))
+    check("held input: server buffers at most ~1 window", 0 < int(max_buf) <= 1024 * 1024 + 4096, max_buf)
+
     got = [m.topic for m in method(ch, "stream_stream", "Bidi")(reqs("one", "two", "three"), timeout=5)]
     check("bidi: one answer per message", got == ["ONE", "TWO", "THREE"], got)
 
