@@ -16,6 +16,7 @@
 
 #include "build_info.h"
 #include "events/events.h"
+#include "gc/gc.h"
 #include "metadata/db.h"
 #include "registry/registry.h"
 #include "rpc/rpc.h"
@@ -133,6 +134,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	notify_systemd("STOPPING=1");
 	svc_leases_shutdown(&d->svc);
 	rpc_server_close(d->svc.server, after_close, d);
+	gc_shutdown(d->svc.gc);
 }
 
 static struct registry *load_plugins(struct config *cfg, const char *plugin_dir, struct ucd_error **err)
@@ -244,6 +246,10 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 
+	d.svc.gc = gc_new(&loop, d.svc.db, d.svc.registry);
+	/* What a crash left between a backend write and its metadata row, and
+	 * what was deleted just before a shutdown, goes at start-up. */
+	gc_schedule(d.svc.gc);
 	/* A built-in service listed in disabled_plugins is not served, as in containerd. */
 	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
 		const struct ucd_plugin_desc *b = &builtins[i].desc;
@@ -277,6 +283,7 @@ out:
 		error_free(err);
 		svc_leases_shutdown(&d.svc);
 		if (d.svc.server != NULL) {
+		gc_shutdown(d.svc.gc);
 			/* Close what was started (and remove the socket we bound). */
 			rpc_server_close(d.svc.server, NULL, NULL);
 			uv_run(&loop, UV_RUN_DEFAULT);
@@ -284,6 +291,7 @@ out:
 	}
 	rpc_server_free(d.svc.server);
 	registry_free(d.svc.registry);
+	gc_free(d.svc.gc);
 	md_close(d.svc.db);
 	events_free(d.svc.events);
 	uv_run(&loop, UV_RUN_DEFAULT);   /* close callbacks of anything left */

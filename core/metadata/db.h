@@ -186,6 +186,26 @@ int md_lease_delete_expired(struct md_db *db, const char *ns, int64_t now, size_
  * expires, or -code. */
 int md_lease_next_expiry(struct md_db *db, int64_t *at, struct ucd_error **err);
 
+/* --- garbage collection (gc.c) ------------------------------------------------ */
+
+struct strset;
+/* One collection's metadata half. `now` (ns since the epoch) is an input:
+ * leases and ingests are judged against it. The counts are the rows deleted. */
+struct md_gc_stats {
+	int64_t now;
+	size_t content, snapshots, ingests;
+};
+/* Marks what containerd's GC keeps (roots: leases, images, containers,
+ * gc.root labels, young unleased ingests; references: gc.ref labels,
+ * snapshot parents, ingests' expected blobs; see gc.c) and deletes the
+ * content, snapshot and ingest rows nothing reaches. One transaction. */
+int md_gc_collect(struct md_db *db, struct md_gc_stats *st, struct ucd_error **err);
+/* Fills the sets with what the backends must keep: every digest some
+ * namespace holds, every ingest's backend ref, and every snapshot as
+ * (snapshotter, backend key) (strset_add2). */
+int md_gc_referenced(struct md_db *db, struct strset *digests, struct strset *ingest_refs, struct strset *snapshots,
+		     struct ucd_error **err);
+
 /* --- validation shared with the services ------------------------------------ */
 
 /* Identifiers: util/identifiers.h; Go's %q: util/quote.h. */

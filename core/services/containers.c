@@ -204,8 +204,7 @@ static void c_delete(struct rpc_call *call, const ProtobufCMessage *msg)
 	Containerd__Events__ContainerDelete ev = CONTAINERD__EVENTS__CONTAINER_DELETE__INIT;
 	ev.id = req->id;
 	events_publish(ctx->events, ns, "/containers/delete", &ev.base);
-	Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
-	rpc_call_reply(call, &resp.base);
+	svc_reply_empty_after_gc(call, ctx->gc, false);
 }
 
 #define C_SVC "/containerd.services.containers.v1.Containers/"

@@ -196,10 +196,7 @@ static void i_delete(struct rpc_call *call, const ProtobufCMessage *msg)
 	Containerd__Services__Images__V1__ImageDelete ev = CONTAINERD__SERVICES__IMAGES__V1__IMAGE_DELETE__INIT;
 	ev.name = req->name;
 	events_publish(ctx->events, ns, "/images/delete", &ev.base);
-	/* `sync` asks to wait for garbage collection; there is no collector yet
-	 * (issue 3), so there is nothing to wait for. */
-	Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
-	rpc_call_reply(call, &resp.base);
+	svc_reply_empty_after_gc(call, ctx->gc, req->sync);
 }
 
 #define I_SVC "/containerd.services.images.v1.Images/"

@@ -160,10 +160,8 @@ static void l_delete(struct rpc_call *call, const ProtobufCMessage *msg)
 		svc_tx_fail(call, db, e);
 		return;
 	}
-	/* `sync` waits for garbage collection in containerd; there is no
-	 * collector yet (issue 3). */
 	if (svc_tx_commit(call, db))
-		reply_empty(call);
+		svc_reply_empty_after_gc(call, ctx_of(call)->gc, req->sync);
 }
 
 static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n)

@@ -9,6 +9,7 @@ struct md_db;
 struct events;
 struct registry;
 struct config;
+struct gc;
 
 struct svc_ctx {
 	uv_loop_t *loop;
@@ -18,6 +19,7 @@ struct svc_ctx {
 	struct registry *registry; /* core/registry/registry.h */
 	const struct config *config;
 	const char *uuid;          /* this daemon's persistent server UUID (introspection) */
+	struct gc *gc;             /* core/gc/gc.h: the garbage collector */
 };
 
 void svc_version_register(struct svc_ctx *ctx);

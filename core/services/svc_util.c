@@ -1,5 +1,7 @@
 /* Helpers shared by the metadata-backed services. */
 #include "services/svc_util.h"
+#include "gc/gc.h"
+#include "google/protobuf/empty.pb-c.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +214,26 @@ int svc_lease_track(struct rpc_call *call, struct md_db *db, const char *type, c
 	if (lease == NULL)
 		return 0;
 	return md_lease_add_resource(db, rpc_call_namespace(call), lease, type, id, err);
+}
+
+static void gc_then_reply(void *arg, const struct gc_stats *st, const struct ucd_error *e)
+{
+	struct rpc_call *call = arg;
+	/* The delete itself succeeded; a failed collection is the collector's
+	 * to log and retry, as in containerd, not this call's error. */
+	Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
+	rpc_call_reply(call, &resp.base);
+	rpc_call_unref(call);
+}
+
+void svc_reply_empty_after_gc(struct rpc_call *call, struct gc *gc, bool sync)
+{
+	if (gc != NULL && sync) {
+		rpc_call_ref(call);
+		gc_collect_now(gc, gc_then_reply, call);
+		return;
+	}
+	gc_schedule(gc);
+	Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
+	rpc_call_reply(call, &resp.base);
 }

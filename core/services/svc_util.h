@@ -72,6 +72,15 @@ void svc_map_borrow_free(void **entries, size_t n);
  * `containerd-namespace` when it is valid, else `fallback`. */
 const char *svc_event_namespace(struct rpc_call *call, const char *fallback);
 
+/* --- garbage collection after deletes -------------------------------------- */
+
+struct gc;
+
+/* Ends a delete that succeeded: with `sync` (containerd's `--sync`), a
+ * collection runs and the Empty answer waits for it; otherwise one is
+ * scheduled and the answer goes at once. */
+void svc_reply_empty_after_gc(struct rpc_call *call, struct gc *gc, bool sync);
+
 /* --- leases on requests ------------------------------------------------------ */
 
 /* The request's `containerd-lease` header (the lease a client such as

@@ -30,3 +30,18 @@ static inline void list_del(struct list *n)
 	n->next->prev = n->prev;
 	n->prev = n->next = n;
 }
+
+#define list_first_entry(head, type, member) list_entry((head)->next, type, member)
+
+/* Moves every entry of `from` to the end of `to`; `from` ends empty. */
+static inline void list_splice_tail_init(struct list *from, struct list *to)
+{
+	if (list_empty(from))
+		return;
+	struct list *first = from->next, *last = from->prev;
+	first->prev = to->prev;
+	to->prev->next = first;
+	last->next = to;
+	to->prev = last;
+	list_init(from);
+}
