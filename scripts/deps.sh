@@ -6,11 +6,12 @@ set -eu
 # Build: compiler toolchain, the libraries DESIGN.md names, and the protobuf compilers.
 BUILD="build-essential cmake pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler libprotobuf-dev libssl-dev libsqlite3-dev
-libjson-c-dev"
+libjson-c-dev libarchive-dev zlib1g-dev"
 # Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
-# the upstream toml-test corpus, and the runtimes/registry later issues drive.
+# the upstream toml-test corpus, the runtimes and registry the image and
+# container tests drive, and a static busybox to build test images from.
 TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev
-runc crun docker-registry procps python3-hpack"
+runc crun docker-registry procps python3-hpack busybox-static"
 
 want="$BUILD"
 [ "${1:-}" = "--test" ] && want="$BUILD $TEST"

@@ -15,6 +15,7 @@
 
 #include "containerd/services/leases/v1/leases.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "gc/gc.h"
 #include "rpc/rpc.h"
 #include "services/services.h"
 #include "services/svc_util.h"
@@ -82,8 +83,10 @@ static void expiry_fire(uv_timer_t *t)
 		uv_timer_start(&expiry.timer, expiry_fire, RETRY_MS, 0);
 		return;
 	}
-	if (n > 0)
+	if (n > 0) {
 		log_debug("leases: deleted %zu expired lease%s", n, n == 1 ? "" : "s");
+		gc_schedule(expiry.ctx->gc);   /* what they held may be garbage now */
+	}
 	expiry_schedule();
 }
 

@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""Images end to end with Debian's ctr, as an operator uses them: import
+(OCI layout and `docker save` archives, --index-name, --all-platforms), ls,
+check, tag, label, export, mount/unmount, rm --sync with garbage collection,
+and pull/push against Debian's docker-registry on 127.0.0.1. The images are
+built at test time from the host's static busybox (images_util.py).
+Everything runs on both snapshotters."""
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Failure, Harness, Skip, check, contains, eq, not_contains, wait_until  # noqa: E402
+import images_util as iu  # noqa: E402
+
+h = Harness("images")
+h.require_ctr()
+if not os.path.exists(iu.BUSYBOX):
+    print("# %s missing (package busybox-static): cannot build test images" % iu.BUSYBOX)
+    sys.exit(77)
+
+d = h.daemon("main")
+d.start()
+tmp = d.dir
+IMG = iu.build_image(os.path.join(tmp, "img"), fmt="oci", name="docker.io/library/ucdtest:1", tag="a")
+DOCK = iu.build_image(os.path.join(tmp, "img"), fmt="docker", name="docker.io/library/dock:2", tag="b")
+MULTI = iu.build_image(os.path.join(tmp, "img"), fmt="oci", name="docker.io/library/multi:1", tag="m",
+                       multi_platform=True)
+MNT = os.path.join(tmp, "mnt")
+os.makedirs(MNT, exist_ok=True)
+
+
+def ctr(*args, ns="default", timeout=60.0, check=True):
+    """ctr's stdout (with check=False: stdout and stderr together)."""
+    r = d.ctr(*args, ns=ns, timeout=timeout, check=check)
+    return r.stdout if check else r.stdout + r.stderr
+
+
+def image_rows(out):
+    """`ctr images ls` -> {ref: [type, digest, size..., platforms, labels]}"""
+    rows = {}
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if f:
+            rows[f[0]] = f[1:]
+    return rows
+
+
+def content_digests(ns="default"):
+    out = ctr("content", "ls", "-q", ns=ns)
+    return set(out.split())
+
+
+def snapshot_keys(snapshotter, ns="default"):
+    out = ctr("snapshots", "--snapshotter", snapshotter, "ls", ns=ns)
+    return {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+
+
+def mounted(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+for snap in ("overlayfs", "native"):
+    ns = "imgs-" + snap
+
+    @h.test("%s: import an OCI layout archive and unpack it" % snap)
+    def _():
+        out = ctr("images", "import", "--snapshotter", snap, IMG.path, ns=ns, timeout=120)
+        contains(out, "unpacking docker.io/library/ucdtest:1 (%s)...done" % IMG.manifest_digest)
+        rows = image_rows(ctr("images", "ls", ns=ns))
+        check("docker.io/library/ucdtest:1" in rows, rows)
+        eq(rows["docker.io/library/ucdtest:1"][1], IMG.manifest_digest, "image digest")
+        contains(" ".join(rows["docker.io/library/ucdtest:1"]), "linux/amd64")
+        # every blob of the archive is in the namespace's content store
+        have = content_digests(ns)
+        for dg in [IMG.manifest_digest, IMG.config_digest] + IMG.layer_digests:
+            check(dg in have, "blob %s missing from content ls" % dg)
+
+    @h.test("%s: unpacked snapshots are named by chain ID with containerd's gc labels" % snap)
+    def _():
+        # chain IDs: chain(0) = diffID0; chain(n) = sha256(chain(n-1) + " " + diffID_n)
+        import hashlib
+        chain = [IMG.diff_ids[0]]
+        for did in IMG.diff_ids[1:]:
+            chain.append("sha256:" + hashlib.sha256((chain[-1] + " " + did).encode()).hexdigest())
+        keys = snapshot_keys(snap, ns)
+        for c in chain:
+            check(c in keys, "snapshot %s missing: %s" % (c, keys))
+        info = json.loads(ctr("snapshots", "--snapshotter", snap, "info", chain[1], ns=ns))
+        eq(info["Kind"], "Committed", "kind")
+        eq(info["Parent"], chain[0], "parent")
+        # the config blob references the top snapshot (what keeps it from GC)
+        out = ctr("content", "ls", ns=ns)
+        contains(out, "containerd.io/gc.ref.snapshot.%s=%s" % (snap, chain[-1]))
+        contains(out, "containerd.io/uncompressed=%s" % IMG.diff_ids[0])
+
+    @h.test("%s: images check says complete and unpacked" % snap)
+    def _():
+        out = ctr("images", "check", "--snapshotter", snap, ns=ns)
+        line = [l for l in out.splitlines() if l.startswith("docker.io/library/ucdtest:1")]
+        check(line, out)
+        contains(line[0], "complete (3/3)")
+        check(line[0].split()[-1] == "true", "not unpacked: " + line[0])
+
+    @h.test("%s: images mount shows the layers applied in order (whiteouts, opaque dirs, owners)" % snap)
+    def _():
+        ctr("images", "mount", "--snapshotter", snap, "docker.io/library/ucdtest:1", MNT, ns=ns)
+        try:
+            check(mounted(MNT), "nothing mounted on " + MNT)
+            with open(os.path.join(MNT, "hello")) as f:
+                eq(f.read(), "hello from a\n", "top layer file")
+            with open(os.path.join(MNT, "etc/hostname")) as f:
+                eq(f.read(), "top-a\n", "file replaced by the top layer")
+            check(not os.path.exists(os.path.join(MNT, "etc/gone")), "whiteout did not remove etc/gone")
+            eq(sorted(os.listdir(os.path.join(MNT, "opq"))), ["new"], "opaque dir")
+            st = os.stat(os.path.join(MNT, "data/owned"))
+            eq((st.st_uid, st.st_gid, st.st_mode & 0o7777, st.st_nlink), (1000, 1000, 0o640, 2), "owner/mode/links")
+            eq(os.stat(os.path.join(MNT, "tmp")).st_mode & 0o7777, 0o1777, "sticky tmp")
+            eq(os.readlink(os.path.join(MNT, "bin/sh")), "busybox", "symlink")
+            out = subprocess.run(["chroot", MNT, "/bin/sh", "-c", "echo ok-$(cat /hello)"], capture_output=True,
+                                 text=True, timeout=10)
+            eq(out.stdout.strip(), "ok-hello from a", "busybox runs from the mounted image")
+        finally:
+            ctr("images", "unmount", MNT, ns=ns, check=False)
+        check(not mounted(MNT), "still mounted after unmount")
+
+    @h.test("%s: import a docker save archive" % snap)
+    def _():
+        out = ctr("images", "import", "--snapshotter", snap, DOCK.path, ns=ns, timeout=120)
+        contains(out, "unpacking docker.io/library/dock:2")
+        rows = image_rows(ctr("images", "ls", ns=ns))
+        check("docker.io/library/dock:2" in rows, rows)
+        eq(rows["docker.io/library/dock:2"][0], "application/vnd.docker.distribution.manifest.v2+json", "type")
+
+    @h.test("%s: multi-platform index: --all-platforms keeps every platform's blobs" % snap)
+    def _():
+        ctr("images", "import", "--snapshotter", snap, "--all-platforms", MULTI.path, ns=ns, timeout=120)
+        rows = image_rows(ctr("images", "ls", ns=ns))
+        check("docker.io/library/multi:1" in rows, rows)
+        contains(" ".join(rows["docker.io/library/multi:1"]), "linux/amd64,linux/arm64")
+        have = content_digests(ns)
+        check(MULTI.arm_layer in have and MULTI.arm_manifest in have, "arm64 blobs missing")
+
+    @h.test("%s: --index-name names the image after the archive's index" % snap)
+    def _():
+        ctr("images", "import", "--snapshotter", snap, "--index-name", "idx/named:1", IMG.path, ns=ns + "-idx",
+              timeout=120)
+        out = ctr("images", "ls", "-q", ns=ns + "-idx")
+        contains(out, "idx/named:1")
+
+    @h.test("%s: tag and label" % snap)
+    def _():
+        ctr("images", "tag", "docker.io/library/ucdtest:1", "docker.io/library/ucdtest:tagged", ns=ns)
+        rows = image_rows(ctr("images", "ls", ns=ns))
+        eq(rows["docker.io/library/ucdtest:tagged"][1], IMG.manifest_digest, "tag target")
+        ctr("images", "label", "docker.io/library/ucdtest:tagged", "team=storage", ns=ns)
+        contains(ctr("images", "ls", ns=ns), "team=storage")
+
+    @h.test("%s: export writes an archive that imports again with the same digests" % snap)
+    def _():
+        out_path = os.path.join(tmp, "export-%s.tar" % snap)
+        ctr("images", "export", out_path, "docker.io/library/ucdtest:1", ns=ns, timeout=120)
+        with tarfile.open(out_path) as t:
+            names = set(t.getnames())
+        for dg in [IMG.manifest_digest, IMG.config_digest] + IMG.layer_digests:
+            check("blobs/sha256/" + dg[7:] in names, "exported archive lacks " + dg)
+        out = ctr("images", "import", "--snapshotter", snap, out_path, ns=ns + "-re", timeout=120)
+        contains(out, IMG.manifest_digest)
+
+    @h.test("%s: rm --sync collects the image's blobs and snapshots" % snap)
+    def _():
+        gns = ns + "-gc"
+        ctr("images", "import", "--snapshotter", snap, IMG.path, ns=gns, timeout=120)
+        check(IMG.layer_digests[1] in content_digests(gns), "layer not there before rm")
+        check(len(snapshot_keys(snap, gns)) == 2, "snapshots not there before rm")
+        ctr("images", "rm", "--sync", "docker.io/library/ucdtest:1", ns=gns)
+        eq(content_digests(gns), set(), "content left after rm --sync")
+        eq(snapshot_keys(snap, gns), set(), "snapshots left after rm --sync")
+        # the other namespace still has everything
+        check(IMG.layer_digests[1] in content_digests(ns), "another namespace lost its blob")
+
+reg = iu.Registry(tmp)
+try:
+    reg.start()
+except (RuntimeError, OSError) as e:
+    reg = None
+    print("# registry did not start: %s" % e)
+
+
+@h.test("push to and pull from a local registry (plain HTTP)")
+def _():
+    if reg is None:
+        raise Failure("docker-registry did not start")
+    ref = "%s/test/ucd:1" % reg.address
+    ns = "imgs-overlayfs"
+    ctr("images", "tag", "docker.io/library/ucdtest:1", ref, ns=ns)
+    ctr("images", "push", "--plain-http", ref, ns=ns, timeout=120)
+    for pns, snap in (("pulled-overlayfs", "overlayfs"), ("pulled-native", "native")):
+        out = ctr("images", "pull", "--plain-http", "--snapshotter", snap, ref, ns=pns, timeout=120)
+        contains(out, "unpacking linux/amd64 %s" % IMG.manifest_digest)
+        rows = image_rows(ctr("images", "ls", ns=pns))
+        eq(rows[ref][1], IMG.manifest_digest, "pulled digest")
+        check(IMG.layer_digests[0] in content_digests(pns), "pulled layer missing")
+        out = ctr("images", "check", "--snapshotter", snap, ns=pns)
+        contains(out, "complete (3/3)")
+
+
+@h.test("pull of a missing tag fails clearly and the daemon keeps serving")
+def _():
+    if reg is None:
+        raise Failure("docker-registry did not start")
+    out = ctr("images", "pull", "--plain-http", "%s/test/none:1" % reg.address, ns="pulled-overlayfs",
+                check=False)
+    contains(out.lower(), "not found")
+    ctr("version")
+
+
+@h.test("images and snapshots survive a restart")
+def _():
+    d.restart()
+    rows = image_rows(ctr("images", "ls", ns="imgs-overlayfs"))
+    check("docker.io/library/ucdtest:1" in rows, rows)
+    out = ctr("images", "check", "--snapshotter", "overlayfs", ns="imgs-overlayfs")
+    contains(out, "complete (3/3)")
+
+
+try:
+    h.finish()
+finally:
+    if reg is not None:
+        reg.stop()
