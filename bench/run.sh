@@ -4,10 +4,13 @@
 # 1 and 8 connections, daemon CPU per 10k calls. See docs/benchmarks.md.
 #
 # usage (as root): sh bench/run.sh [--ucd PATH] [--build-dir DIR] [--containerd PATH]
-#                                  [--starts N] [--rounds N] [--calls N] [--warmup N]
-#                                  [--rest-delay S] [--json FILE]
+#                                  [--what grpc,snapshots,content] [--starts N] [--rounds N] [--calls N]
+#                                  [--warmup N] [--rest-delay S] [--json FILE]
 #   --ucd PATH       benchmark this ucontainerd binary instead of building one
 #   --build-dir DIR  where to build ucontainerd (RelWithDebInfo, no tests; default <repo>/build-bench)
+#   --what LIST      which benchmarks: grpc (bench/bench.py), snapshots (bench/snapshots.py:
+#                    Prepare/Commit/Remove on overlayfs), content (bench/content_ingest.py:
+#                    `ctr content ingest` of 256 MiB); default all three
 # The other options go to bench/bench.py (python3 bench/bench.py --help).
 # Not part of the test suite (no ctest). Takes about a minute after the build.
 set -eu
@@ -16,6 +19,7 @@ cmdline="sh $0${*:+ $*}"
 ucd=""
 build="$top/build-bench"
 containerd=/usr/bin/containerd
+what=grpc,snapshots,content
 
 # Pick out our options; the rest rotate to the end of "$@" for bench.py.
 n=$#
@@ -24,7 +28,7 @@ while [ "$n" -gt 0 ]; do
 	shift
 	n=$((n - 1))
 	case $a in
-	--ucd | --build-dir | --containerd)
+	--ucd | --build-dir | --containerd | --what)
 		[ "$n" -gt 0 ] || { echo "run.sh: $a needs a value" >&2; exit 2; }
 		v=$1
 		shift
@@ -33,11 +37,13 @@ while [ "$n" -gt 0 ]; do
 		--ucd) ucd=$v ;;
 		--build-dir) build=$v ;;
 		--containerd) containerd=$v ;;
+		--what) what=$v ;;
 		esac
 		;;
 	--ucd=*) ucd=${a#*=} ;;
 	--build-dir=*) build=${a#*=} ;;
 	--containerd=*) containerd=${a#*=} ;;
+	--what=*) what=${a#*=} ;;
 	-h | --help)
 		sed -n '2,12s/^# \{0,1\}//p' "$0"
 		exit 0
@@ -104,10 +110,29 @@ cc -O2 -Wall -Wextra -Wno-unused-parameter -o "$tmp/grpc_load" "$top/bench/grpc_
 
 # In the background so that a SIGTERM to this script reaches bench.py at once
 # (the trap above forwards it); bench.py cleans up on SIGTERM/SIGINT/SIGHUP.
-/usr/bin/python3 "$top/bench/bench.py" --ucd "$ucd" --containerd "$containerd" \
-	--grpc-load "$tmp/grpc_load" --cmdline "$cmdline" "$@" &
-py=$!
 rc=0
-wait "$py" || rc=$?
-py=""
+case ",$what," in *,grpc,*)
+	/usr/bin/python3 "$top/bench/bench.py" --ucd "$ucd" --containerd "$containerd" \
+		--grpc-load "$tmp/grpc_load" --cmdline "$cmdline" "$@" &
+	py=$!
+	wait "$py" || rc=$?
+	py=""
+	;;
+esac
+case ",$what," in *,snapshots,*)
+	echo "" && echo "# Snapshots service (bench/snapshots.py)"
+	/usr/bin/python3 "$top/bench/snapshots.py" --ucd "$ucd" --containerd "$containerd" --cmdline "$cmdline" &
+	py=$!
+	wait "$py" || rc=$?
+	py=""
+	;;
+esac
+case ",$what," in *,content,*)
+	echo "" && echo "# Content ingest (bench/content_ingest.py)"
+	/usr/bin/python3 "$top/bench/content_ingest.py" --ucd "$ucd" --containerd "$containerd" --cmdline "$cmdline" &
+	py=$!
+	wait "$py" || rc=$?
+	py=""
+	;;
+esac
 exit "$rc"

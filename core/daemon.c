@@ -41,6 +41,7 @@ struct daemon {
 static const char *const metadata_requires[] = {"io.containerd.content.v1", "io.containerd.snapshotter.v1", NULL};
 static const char *const grpc_requires[] = {"io.containerd.metadata.v1", "io.containerd.event.v1", NULL};
 static const char *const no_requires[] = {NULL};
+static const char *const metadata_only_requires[] = {"io.containerd.metadata.v1", NULL};
 
 #define BUILTIN(t, i, r) { UCD_PLUGIN_DESC_INIT, .type = (t), .id = (i), .requires_types = (r) }
 static const struct builtin {
@@ -49,12 +50,19 @@ static const struct builtin {
 } builtins[] = {
 	{BUILTIN("io.containerd.event.v1", "exchange", no_requires), NULL},
 	{BUILTIN("io.containerd.metadata.v1", "sqlite", metadata_requires), NULL},
+	/* The collector (core/gc), listed as containerd lists its scheduler. */
+	{BUILTIN("io.containerd.gc.v1", "scheduler", no_requires), NULL},
+	/* The differ the Diff service uses (core/diff), listed as containerd lists it. */
+	{BUILTIN("io.containerd.differ.v1", "walking", metadata_only_requires), NULL},
 	{BUILTIN("io.containerd.grpc.v1", "version", no_requires), svc_version_register},
 	{BUILTIN("io.containerd.grpc.v1", "introspection", grpc_requires), svc_introspection_register},
 	{BUILTIN("io.containerd.grpc.v1", "namespaces", grpc_requires), svc_namespaces_register},
 	{BUILTIN("io.containerd.grpc.v1", "containers", grpc_requires), svc_containers_register},
 	{BUILTIN("io.containerd.grpc.v1", "images", grpc_requires), svc_images_register},
 	{BUILTIN("io.containerd.grpc.v1", "leases", grpc_requires), svc_leases_register},
+	{BUILTIN("io.containerd.grpc.v1", "content", grpc_requires), svc_content_register},
+	{BUILTIN("io.containerd.grpc.v1", "snapshots", grpc_requires), svc_snapshots_register},
+	{BUILTIN("io.containerd.grpc.v1", "diff", grpc_requires), svc_diff_register},
 	{BUILTIN("io.containerd.grpc.v1", "events", grpc_requires), svc_events_register},
 	{BUILTIN("io.containerd.grpc.v1", "healthcheck", no_requires), svc_health_register},
 };
@@ -133,8 +141,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("received %s, shutting down", strsignal(signum));
 	notify_systemd("STOPPING=1");
 	svc_leases_shutdown(&d->svc);
-	rpc_server_close(d->svc.server, after_close, d);
 	gc_shutdown(d->svc.gc);
+	rpc_server_close(d->svc.server, after_close, d);
 }
 
 static struct registry *load_plugins(struct config *cfg, const char *plugin_dir, struct ucd_error **err)
@@ -245,11 +253,11 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 		goto out;
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
-
 	d.svc.gc = gc_new(&loop, d.svc.db, d.svc.registry);
 	/* What a crash left between a backend write and its metadata row, and
 	 * what was deleted just before a shutdown, goes at start-up. */
 	gc_schedule(d.svc.gc);
+
 	/* A built-in service listed in disabled_plugins is not served, as in containerd. */
 	for (size_t i = 0; i < ARRAY_LEN(builtins); i++) {
 		const struct ucd_plugin_desc *b = &builtins[i].desc;
@@ -282,16 +290,16 @@ out:
 		log_msg(LOG_FATAL, NULL, "%s", err->msg);
 		error_free(err);
 		svc_leases_shutdown(&d.svc);
-		if (d.svc.server != NULL) {
 		gc_shutdown(d.svc.gc);
+		if (d.svc.server != NULL) {
 			/* Close what was started (and remove the socket we bound). */
 			rpc_server_close(d.svc.server, NULL, NULL);
 			uv_run(&loop, UV_RUN_DEFAULT);
 		}
 	}
 	rpc_server_free(d.svc.server);
-	registry_free(d.svc.registry);
 	gc_free(d.svc.gc);
+	registry_free(d.svc.registry);
 	md_close(d.svc.db);
 	events_free(d.svc.events);
 	uv_run(&loop, UV_RUN_DEFAULT);   /* close callbacks of anything left */

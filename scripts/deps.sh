@@ -9,9 +9,10 @@ protobuf-c-compiler protobuf-compiler libprotobuf-dev libssl-dev libsqlite3-dev
 libjson-c-dev libarchive-dev zlib1g-dev"
 # Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
 # the upstream toml-test corpus, the runtimes and registry the image and
-# container tests drive, and a static busybox to build test images from.
+# container tests drive, a static busybox to build test images from, and
+# xfsprogs for the overlayfs snapshotter's test on xfs without d_type.
 TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev
-runc crun docker-registry procps python3-hpack busybox-static"
+runc crun docker-registry procps python3-hpack busybox-static xfsprogs"
 
 want="$BUILD"
 [ "${1:-}" = "--test" ] && want="$BUILD $TEST"

@@ -34,6 +34,8 @@
 #include "containerd/services/images/v1/images.pb-c.h"
 #include "containerd/services/leases/v1/leases.pb-c.h"
 #include "containerd/services/namespaces/v1/namespace.pb-c.h"
+#include "containerd/services/snapshots/v1/snapshots.pb-c.h"
+#include "containerd/services/content/v1/content.pb-c.h"
 
 #define MD_DB_FILE "meta.db"
 /* The newest schema version this binary knows (PRAGMA user_version). */
@@ -117,8 +119,9 @@ int md_namespace_list(struct md_db *db, Containerd__Services__Namespaces__V1__Na
 int md_namespace_update(struct md_db *db, const char *name, const struct md_kv *labels, size_t n_labels,
 			const char *const *paths, size_t n_paths,
 			Containerd__Services__Namespaces__V1__Namespace **out, struct ucd_error **err);
-/* FailedPrecondition while the namespace holds images or containers
- * (message lists them, as containerd); its leases are deleted with it. */
+/* FailedPrecondition while the namespace holds images, blobs or containers
+ * (message lists them, as containerd); its leases and ingests are deleted
+ * with it. */
 int md_namespace_delete(struct md_db *db, const char *name, struct ucd_error **err);
 
 /* --- containers ------------------------------------------------------------ */
@@ -185,6 +188,172 @@ int md_lease_delete_expired(struct md_db *db, const char *ns, int64_t now, size_
 /* Earliest lease expiry over all namespaces: 1 and *at set, 0 when no lease
  * expires, or -code. */
 int md_lease_next_expiry(struct md_db *db, int64_t *at, struct ucd_error **err);
+
+/* --- content: which blobs each namespace sees (core/metadata/content.c) --------
+ *
+ * containerd's metadata content store. The content plugin keeps one flat
+ * store of blobs; a row here says namespace `ns` holds blob `digest` with
+ * labels. Digests are validated (InvalidArgument with go-digest's text). */
+
+/* NotFound "content digest <d>: not found" when `ns` does not hold it. */
+int md_content_get(struct md_db *db, const char *ns, const char *digest, Containerd__Services__Content__V1__Info **out,
+		   struct ucd_error **err);
+int md_content_exists(struct md_db *db, const char *ns, const char *digest, bool *exists, struct ucd_error **err);
+/* Every blob `ns` holds, sorted by digest. match may be NULL (all). */
+int md_content_list(struct md_db *db, const char *ns, md_match_fn match, void *arg,
+		    Containerd__Services__Content__V1__Info ***out, size_t *n, struct ucd_error **err);
+/* Records that `ns` holds the blob (creating the namespace if needed):
+ * created_at = updated_at = now for a new record; an existing one keeps its
+ * times and size. `labels` non-NULL replaces the labels (empty values are
+ * not stored; each is validated as containerd's "info.Labels: ..."); NULL
+ * leaves them. Returns 1 when the record was created, 0 when it existed. */
+int md_content_put(struct md_db *db, const char *ns, const char *digest, int64_t size, const struct md_kv *labels,
+		   size_t n_labels, struct ucd_error **err);
+/* containerd's field mask: `labels.<k>` sets k from `labels` (absent or
+ * empty = removes it), `labels` and no paths replace all labels; any other
+ * path is InvalidArgument "cannot update \"x\" field on content info ...".
+ * updated_at = now. *out (optional) = the result. */
+int md_content_update(struct md_db *db, const char *ns, const char *digest, const struct md_kv *labels,
+		      size_t n_labels, const char *const *paths, size_t n_paths,
+		      Containerd__Services__Content__V1__Info **out, struct ucd_error **err);
+/* Removes `ns`'s record (NotFound as md_content_get). *unreferenced
+ * (optional) = no namespace holds the blob any more and no ingest expects
+ * it: the caller may remove it from the content store. */
+int md_content_delete(struct md_db *db, const char *ns, const char *digest, bool *unreferenced,
+		      struct ucd_error **err);
+/* Whether any namespace holds `digest` or any ingest expects it. */
+int md_content_referenced(struct md_db *db, const char *digest, bool *yes, struct ucd_error **err);
+
+/* An ingest of namespace `ns`: the client's `ref`, the content store's own
+ * name for it ("<ns>/<seq>/<ref>", never reused: the sequence lives in the
+ * table `sequences`), and, for an ingest satisfied by a blob another
+ * namespace holds (containerd's shared ingest), the expected digest and
+ * size. Strings are malloc'd; md_ingest_fini frees them. */
+struct md_ingest {
+	char *ref;
+	char *backend_ref;
+	char *expected;   /* "" unless shared */
+	int64_t total;
+	int64_t created_at;
+};
+void md_ingest_fini(struct md_ingest *in);
+void md_ingest_free_array(struct md_ingest *v, size_t n);
+/* NotFound "reference <ref>: not found". */
+int md_ingest_get(struct md_db *db, const char *ns, const char *ref, struct md_ingest *out, struct ucd_error **err);
+/* Creates the ingest (new backend ref, namespace created if needed) or
+ * keeps the existing one's backend ref; sets expected and total. *out
+ * (optional) = the row. Returns 1 when created, 0 when it existed. */
+int md_ingest_put(struct md_db *db, const char *ns, const char *ref, const char *expected, int64_t total,
+		  struct md_ingest *out, struct ucd_error **err);
+/* NotFound as md_ingest_get. *out (optional) = the row removed. */
+int md_ingest_delete(struct md_db *db, const char *ns, const char *ref, struct md_ingest *out, struct ucd_error **err);
+/* The ingests of `ns` (every namespace when ns is NULL), sorted by ref. */
+int md_ingest_list(struct md_db *db, const char *ns, struct md_ingest **out, size_t *n, struct ucd_error **err);
+/* 1 and *ns_out, *ref_out (malloc'd) when some namespace has an ingest
+ * whose backend ref is `backend_ref`, 0 when none, or -code. */
+int md_ingest_by_backend(struct md_db *db, const char *backend_ref, char **ns_out, char **ref_out,
+			 struct ucd_error **err);
+
+/* --- snapshots: what each namespace holds in each snapshotter (snapshots.c) ----
+ *
+ * containerd's metadata snapshotter (metadata/snapshot.go). A snapshotter
+ * plugin has one flat key space; a row here says namespace `ns` has snapshot
+ * `key` in snapshotter `sn`, stored in the plugin under `backend_key`
+ * ("<ns>/<seq>/<key>", seq from the table `sequences`, never reused).
+ * Parents are keys of the same namespace and snapshotter; a parent is always
+ * committed, so parent links cannot form a loop. Labels are rows (empty
+ * values are not stored). Messages are containerd's. */
+
+typedef Containerd__Services__Snapshots__V1__Info MdSnapshotInfo;
+
+/* What the service needs of one row before it calls the plugin. Strings
+ * malloc'd; md_snapshot_ref_fini frees them. */
+struct md_snapshot_ref {
+	char *backend_key;
+	char *parent;        /* "" when none */
+	int kind;            /* enum ucd_snapshot_kind */
+};
+void md_snapshot_ref_fini(struct md_snapshot_ref *r);
+/* 1 with *out filled, 0 when there is no such snapshot, or -code. */
+int md_snapshot_lookup(struct md_db *db, const char *sn, const char *ns, const char *key,
+		       struct md_snapshot_ref *out, struct ucd_error **err);
+/* Info as the Snapshots API reports it (name = the namespace's key, parent,
+ * kind, times, labels). NotFound "snapshot <key> does not exist". */
+int md_snapshot_stat(struct md_db *db, const char *sn, const char *ns, const char *key, MdSnapshotInfo **out,
+		     struct ucd_error **err);
+/* Every snapshot of `ns` in `sn`, sorted by key; match may be NULL (all). */
+int md_snapshot_list(struct md_db *db, const char *sn, const char *ns, md_match_fn match, void *arg,
+		     MdSnapshotInfo ***out, size_t *n, struct ucd_error **err);
+/* The checks containerd makes before it asks the snapshotter to create
+ * `key` on `parent` ("" none): `target` (the containerd.io/snapshot.ref
+ * label, NULL or "" none) must not exist ("target snapshot ...: already
+ * exists"), nor `key` ("snapshot ...: already exists"); the parent must
+ * exist ("parent snapshot ... does not exist: not found") and be committed
+ * (InvalidArgument). *parent_backend_key (optional) = the parent's backend
+ * key, "" without a parent. Labels are validated too. */
+int md_snapshot_check_create(struct md_db *db, const char *sn, const char *ns, const char *key, const char *parent,
+			     const char *target, const struct md_kv *labels, size_t n_labels,
+			     char **parent_backend_key, struct ucd_error **err);
+/* A new backend key for `key` ("<ns>/<seq>/<key>"), the sequence of
+ * snapshotter `sn` advanced and stored. */
+int md_snapshot_new_backend_key(struct md_db *db, const char *sn, const char *ns, const char *key, char **out,
+				struct ucd_error **err);
+/* Reserves `n` sequence numbers of snapshotter `sn` at once, stored before
+ * it returns: *first .. *first + n - 1 are the caller's to hand out (numbers
+ * a crash leaves unused are skipped, never reused). Call it outside any
+ * transaction: a rollback would give the numbers out again. */
+int md_snapshot_reserve_sequence(struct md_db *db, const char *sn, int64_t n, int64_t *first, struct ucd_error **err);
+/* "<ns>/<seq>/<key>" (malloc'd). */
+char *md_snapshot_backend_key(const char *ns, int64_t seq, const char *key);
+/* Records ACTIVE or VIEW snapshot `key` (md_snapshot_check_create's checks
+ * again, the namespace created if needed, created_at = updated_at = now). */
+int md_snapshot_create(struct md_db *db, const char *sn, const char *ns, const char *key, const char *backend_key,
+		       const char *parent, int kind, const struct md_kv *labels, size_t n_labels,
+		       struct ucd_error **err);
+/* The checks before a commit: `name` must not exist, `key` must exist and be
+ * ACTIVE; labels valid. *key_ref (optional) = the active row. */
+int md_snapshot_check_commit(struct md_db *db, const char *sn, const char *ns, const char *name, const char *key,
+			     const struct md_kv *labels, size_t n_labels, struct md_snapshot_ref *key_ref,
+			     struct ucd_error **err);
+/* Replaces ACTIVE `key` by COMMITTED `name` (stored as `backend_name`) with
+ * the key's parent, `labels` (the active snapshot's labels are not carried
+ * over, as in containerd) and created_at = updated_at = now. */
+int md_snapshot_commit(struct md_db *db, const char *sn, const char *ns, const char *name, const char *key,
+		       const char *backend_name, const struct md_kv *labels, size_t n_labels,
+		       struct ucd_error **err);
+/* Whether any snapshot of `ns` in `sn` has `key` as parent. */
+int md_snapshot_has_children(struct md_db *db, const char *sn, const char *ns, const char *key, bool *yes,
+			     struct ucd_error **err);
+/* Deletes `key` (NotFound; FailedPrecondition "cannot remove snapshot with
+ * child"). *backend_key (optional, malloc'd) = what the plugin must remove. */
+int md_snapshot_remove(struct md_db *db, const char *sn, const char *ns, const char *key, char **backend_key,
+		       struct ucd_error **err);
+/* containerd's Update: no paths or `labels` replace all labels with `labels`;
+ * `labels.<k>` sets k from `labels` (absent or empty: removes it); other
+ * paths InvalidArgument "cannot update \"p\" field on snapshot \"k\"".
+ * updated_at = now. *out (optional) = the result. */
+int md_snapshot_update(struct md_db *db, const char *sn, const char *ns, const char *key, const struct md_kv *labels,
+		       size_t n_labels, const char *const *paths, size_t n_paths, MdSnapshotInfo **out,
+		       struct ucd_error **err);
+
+/* One row, for the garbage collector: strings borrowed for the callback. */
+struct md_snapshot_row {
+	const char *snapshotter, *ns, *key, *backend_key, *parent;
+	int kind;
+	int64_t created_at, updated_at;
+};
+/* Calls fn for every row of snapshotter `sn` (NULL: all) in namespace `ns`
+ * (NULL: all), ordered by snapshotter, namespace, key. A non-zero return
+ * stops the walk and is returned. Labels: md_snapshot_stat. */
+int md_snapshot_walk(struct md_db *db, const char *sn, const char *ns,
+		     int (*fn)(void *arg, const struct md_snapshot_row *row), void *arg, struct ucd_error **err);
+/* Whether some namespace's snapshot is stored in `sn` under `backend_key`. */
+int md_snapshot_backend_referenced(struct md_db *db, const char *sn, const char *backend_key, bool *yes,
+				   struct ucd_error **err);
+/* For the namespace-empty check: NULL when `ns` holds no snapshot, else
+ * (malloc'd) "snapshots on \"a\" snapshotter, snapshots on \"b\"
+ * snapshotter" in snapshotter order, as containerd lists them. */
+int md_snapshot_ns_in_use(struct md_db *db, const char *ns, char **what, struct ucd_error **err);
 
 /* --- garbage collection (gc.c) ------------------------------------------------ */
 

@@ -25,6 +25,10 @@ static const char SQL_LIST[] =
 	"LEFT JOIN namespace_labels l ON l.namespace = n.name ORDER BY n.name, l.key";
 static const char SQL_HAS_IMAGES[] = "SELECT 1 FROM images WHERE namespace = ?1 LIMIT 1";
 static const char SQL_HAS_CONTAINERS[] = "SELECT 1 FROM containers WHERE namespace = ?1 LIMIT 1";
+static const char SQL_HAS_BLOBS[] = "SELECT 1 FROM content WHERE namespace = ?1 LIMIT 1";
+/* Ingests go with the namespace, as in containerd, where they live in its
+ * bucket (the content store keeps their data until it is aborted). */
+static const char SQL_NS_INGESTS_DELETE[] = "DELETE FROM ingests WHERE namespace = ?1";
 
 int md_namespace_exists(struct md_db *db, const char *name, bool *exists, struct ucd_error **err)
 {
@@ -279,17 +283,40 @@ static int do_delete(struct md_db *db, void *arg, struct ucd_error **err)
 	const char *name = arg;
 	autofree char *q = go_quote(name);
 	/* containerd's order: images, blobs, containers, snapshots on "x"
-	 * snapshotter. Content and snapshots come with their tables (issue 3). */
-	bool images, containers;
+	 * snapshotter (one entry per snapshotter). */
+	bool images, blobs, containers;
 	int r;
 	if ((r = has_rows(db, SQL_HAS_IMAGES, name, &images, err)) < 0 ||
+	    (r = has_rows(db, SQL_HAS_BLOBS, name, &blobs, err)) < 0 ||
 	    (r = has_rows(db, SQL_HAS_CONTAINERS, name, &containers, err)) < 0)
 		return r;
-	if (images || containers)
+	const char *kinds[4];
+	size_t n_kinds = 0;
+	if (images)
+		kinds[n_kinds++] = "images";
+	if (blobs)
+		kinds[n_kinds++] = "blobs";
+	if (containers)
+		kinds[n_kinds++] = "containers";
+	autofree char *snapshots = NULL;   /* "snapshots on \"x\" snapshotter, ..." */
+	if ((r = md_snapshot_ns_in_use(db, name, &snapshots, err)) < 0)
+		return r;
+	if (snapshots != NULL)
+		kinds[n_kinds++] = snapshots;
+	if (n_kinds > 0)
 		return error_set(err, UCD_FAILED_PRECONDITION, 0,
-				 "namespace %s must be empty, but it still has %s%s%s: failed precondition", q,
-				 images ? "images" : "", images && containers ? ", " : "",
-				 containers ? "containers" : "");
+				 "namespace %s must be empty, but it still has %s%s%s%s%s%s%s: failed precondition", q,
+				 kinds[0], n_kinds > 1 ? ", " : "", n_kinds > 1 ? kinds[1] : "",
+				 n_kinds > 2 ? ", " : "", n_kinds > 2 ? kinds[2] : "",
+				 n_kinds > 3 ? ", " : "", n_kinds > 3 ? kinds[3] : "");
+	{
+		md_autoreset sqlite3_stmt *in = md_stmt(db, SQL_NS_INGESTS_DELETE, err);
+		if (in == NULL)
+			return -UCD_INTERNAL;
+		md_bind_text(in, 1, name);
+		if ((r = md_step_done(db, in, err)) < 0)
+			return r;
+	}
 	md_autoreset sqlite3_stmt *st = md_stmt(db, SQL_NS_DELETE, err);
 	if (st == NULL)
 		return -UCD_INTERNAL;

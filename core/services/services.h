@@ -30,5 +30,13 @@ void svc_namespaces_register(struct svc_ctx *ctx);
 void svc_containers_register(struct svc_ctx *ctx);
 void svc_images_register(struct svc_ctx *ctx);
 void svc_leases_register(struct svc_ctx *ctx);
+/* containerd.services.content.v1.Content over the content plugin and the
+ * metadata store (content.c, content_read.c, content_write.c). */
+void svc_content_register(struct svc_ctx *ctx);
+/* containerd.services.snapshots.v1.Snapshots over the snapshotter plugins
+ * (snapshots.c; snapshots.h for the core's other users of snapshotters). */
+void svc_snapshots_register(struct svc_ctx *ctx);
+/* containerd.services.diff.v1.Diff: layer apply and diff (core/diff). */
+void svc_diff_register(struct svc_ctx *ctx);
 /* Stops timers a service started (lease expiry); before the loop closes. */
 void svc_leases_shutdown(struct svc_ctx *ctx);

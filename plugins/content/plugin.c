@@ -1,28 +1,100 @@
-/* io.containerd.content.v1.content: local content store.
+/* io.containerd.content.v1.content: the local content store (store.h has
+ * the layout on disk). Registration glue and life cycle; the blobs are in
+ * blobs.c, the ingests in ingest.c.
  *
- * Registration glue only. The implementation arrives in a later release;
- * until then init skips with an honest reason, so `ctr plugins ls` shows
- * the plugin as "skip" and nothing relies on what is not there.
- * It declares no config fields (it honors none yet) and claims no
- * capability, export or platform.
- */
-#include <ucontainerd/ucontainerd.h>
+ * It declares no config fields: containerd 1.6's content plugin has none
+ * either (its root is the plugin's root directory). It exports `root`, as
+ * containerd's does. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "locks.h"
+#include "store.h"
+
+static const struct ucd_content_ops cs_ops = {
+	.size = sizeof(struct ucd_content_ops),
+	.info = cs_info,
+	.walk = cs_walk,
+	.remove = cs_remove,
+	.reader_open = cs_reader_open,
+	.reader_read_at = cs_reader_read_at,
+	.reader_close = cs_reader_close,
+	.writer_open = cs_writer_open,
+	.writer_status = cs_writer_status,
+	.writer_digest = cs_writer_digest,
+	.writer_write = cs_writer_write,
+	.writer_truncate = cs_writer_truncate,
+	.writer_commit = cs_writer_commit,
+	.writer_close = cs_writer_close,
+	.status = cs_status,
+	.walk_statuses = cs_walk_statuses,
+	.abort = cs_abort,
+};
+
+static void cs_free(struct cs *s)
+{
+	const struct ucd_host *h = s->host;
+	cs_locks_free(s);
+	pthread_mutex_destroy(&s->mu);
+	h->free(s->root);
+	h->free(s->blobs);
+	h->free(s->ingest);
+	h->free(s);
+}
+
+static int make_dir(const struct ucd_host *h, const char *path, mode_t mode, struct ucd_error **err)
+{
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	return h->error_new(err, errno == EACCES || errno == EROFS ? UCD_PERMISSION_DENIED : UCD_INTERNAL, errno,
+			    "content store: cannot create `%s`: %s", path, strerror(errno));
+}
+
+static int cs_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
+		   struct ucd_error **err)
+{
+	struct cs *s = host->alloc(sizeof *s);
+	memset(s, 0, sizeof *s);
+	s->host = host;
+	s->ic = ic;
+	pthread_mutex_init(&s->mu, NULL);
+	s->root = cs_strdup(s, ic->root);
+	s->blobs = cs_printf(s, "%s/blobs", ic->root);
+	s->ingest = cs_printf(s, "%s/ingest", ic->root);
+	char *sha = cs_printf(s, "%s/sha256", s->blobs);
+	/* blobs are world-readable as in containerd (mounts and tools read
+	 * them); ingests are the daemon's business only */
+	int r;
+	if ((r = make_dir(host, s->root, 0755, err)) < 0 || (r = make_dir(host, s->blobs, 0755, err)) < 0 ||
+	    (r = make_dir(host, sha, 0755, err)) < 0 || (r = make_dir(host, s->ingest, 0700, err)) < 0) {
+		host->free(sha);
+		cs_free(s);
+		return r;
+	}
+	host->free(sha);
+	host->export_set(ic, "root", ic->root, NULL);
+	out->self = s;
+	out->ops = &cs_ops;
+	return 0;
+}
+
+static void cs_close(void *self)
+{
+	if (self != NULL)
+		cs_free(self);
+}
 
 /* As containerd 1.6's content plugin: no requirements. */
 static const char *const cs_requires[] = {NULL};
 
-static int cs_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
-                    struct ucd_error **err)
-{
-	host->error_new(err, UCD_UNIMPLEMENTED, 0, "local content store: not implemented in this release yet");
-	return UCD_PLUGIN_SKIP;
-}
-
 static const struct ucd_plugin_desc cs_desc = {
 	UCD_PLUGIN_DESC_INIT,
-	.type = "io.containerd.content.v1",
+	.type = UCD_CONTENT_TYPE,
 	.id = "content",
 	.requires_types = cs_requires,
 	.init = cs_init,
+	.close = cs_close,
 };
 UCD_PLUGIN_DEFINE(cs_desc)

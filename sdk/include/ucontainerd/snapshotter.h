@@ -9,7 +9,10 @@
  * The model is containerd's (snapshots/snapshotter.go), summarised:
  *
  *  - A snapshot has a unique key (`name`), a kind, an optional parent, labels
- *    and created/updated times.
+ *    and created/updated times (equal when it is created). Keys and names
+ *    are any non-empty strings - slashes, "..", spaces, any UTF-8: the
+ *    daemon passes "<namespace>/<n>/<client's key>" - so never use them as
+ *    file names.
  *  - prepare(key, parent) makes an ACTIVE snapshot: a writable filesystem
  *    whose initial content is the parent's (empty when parent is NULL or "").
  *    Its mounts say how to mount it.
@@ -24,7 +27,8 @@
  * key in backticks, e.g. "snapshot `k`: already exists"):
  *   UCD_NOT_FOUND            key, name or parent unknown
  *   UCD_ALREADY_EXISTS       prepare/view/commit to a key or name that exists
- *   UCD_INVALID_ARGUMENT     parent is not COMMITTED; empty key; an update
+ *   UCD_INVALID_ARGUMENT     parent is not COMMITTED; empty key or commit
+ *                            name; an update
  *                            field path other than labels / labels.<key>
  *   UCD_FAILED_PRECONDITION  commit of a snapshot that is not ACTIVE; remove of
  *                            a snapshot with children; mounts of a COMMITTED one
@@ -74,8 +78,11 @@ struct ucd_snapshot_info {
 };
 
 /* Disk use, as containerd's snapshots.Usage. For a committed snapshot it may
- * be what was measured at commit; for an active one it is measured now. Only
- * what the snapshot adds on top of its parent counts. */
+ * be what was measured at commit; for an active one it is measured now. A
+ * layered snapshotter (overlayfs) counts only what the snapshot adds on top
+ * of its parent; a copying one (native) counts its whole tree, parent's copy
+ * included, as containerd's native does. Either way, writing N bytes into an
+ * active snapshot makes its usage grow by about N. */
 struct ucd_snapshot_usage {
 	int64_t size;    /* bytes */
 	int64_t inodes;
@@ -103,7 +110,10 @@ struct ucd_snapshotter_ops {
 	/* Disk use of a snapshot of any kind. */
 	int (*usage)(void *self, const char *key, struct ucd_snapshot_usage *out, struct ucd_error **err);
 	/* Mounts of an ACTIVE (read-write) or VIEW (read-only: every mount
-	 * carries "ro") snapshot. */
+	 * carries "ro") snapshot. Options may be longer than mount(2) takes
+	 * in one page (an overlay on many layers): as with containerd's
+	 * mount.All, whoever mounts them shortens long lowerdir lists, so a
+	 * snapshotter does not refuse deep chains for that reason. */
 	int (*mounts)(void *self, const char *key, struct ucd_mounts *out, struct ucd_error **err);
 	/* Creates ACTIVE `key` on `parent` (NULL or "": none) with `labels`
 	 * (borrowed; may be NULL when n_labels is 0) and returns its mounts. */
@@ -122,7 +132,9 @@ struct ucd_snapshotter_ops {
 	/* Calls fn for every snapshot, in any order. Filtering (containerd's
 	 * walk filters) is the daemon's job: it applies them to what walk
 	 * reports, so name, parent, kind and labels must be exact. A walk may
-	 * see a snapshot created or removed concurrently, or not. */
+	 * see a snapshot created or removed concurrently, or not. When fn
+	 * returns non-zero, walk stops and returns that value, leaving *err
+	 * unset. */
 	int (*walk)(void *self, ucd_snapshot_walk_fn fn, void *arg, struct ucd_error **err);
 	/* Optional (NULL: nothing to clean). Frees disk space of removed
 	 * snapshots that remove() left behind (containerd's Cleaner; asynchronous

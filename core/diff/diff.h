@@ -1,0 +1,89 @@
+/* Layers: applying an OCI/Docker layer tar onto a directory, and computing
+ * the layer that turns one directory tree into another (containerd's
+ * archive.Apply and archive.WriteDiff with the walking differ's rules).
+ *
+ * Pure blocking library code: every function here does file I/O and runs on
+ * a worker thread, never on the loop thread. Functions are reentrant; several
+ * layers can be applied at once onto different directories. What each
+ * refuses, and why, is in docs/diff.md. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <ucontainerd/error.h>
+
+/* Pulls the next bytes of a blob into buf; returns the count, 0 at the end,
+ * or -code with *err set. */
+typedef ssize_t (*diff_read_fn)(void *arg, void *buf, size_t n, struct ucd_error **err);
+/* Pushes n bytes; returns 0 or -code with *err set. */
+typedef int (*diff_write_fn)(void *arg, const void *buf, size_t n, struct ucd_error **err);
+/* True when the caller gave up (the gRPC call was cancelled): the work stops
+ * at the next entry with UCD_CANCELLED. */
+typedef bool (*diff_cancelled_fn)(void *arg);
+
+#define DIFF_MT_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define DIFF_MT_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define DIFF_DIGEST_MAX 72   /* "sha256:" + 64 hex + NUL */
+
+/* How a layer's bytes are stored, by its media type (containerd's
+ * images.DiffCompression): */
+enum diff_compression {
+	DIFF_PLAIN_TAR,   /* OCI `...tar` (and unknown `+ext` wrappings): read as is */
+	DIFF_DETECT,      /* gzip, zstd or plain, told apart by the first bytes */
+};
+/* UCD_UNKNOWN "failed to get stream processor for <mt>: no processor for
+ * media-type" for a media type that is not a layer, as containerd answers. */
+int diff_media_type_compression(const char *media_type, enum diff_compression *out, struct ucd_error **err);
+
+/* Where the layer goes. */
+enum diff_apply_mode {
+	/* A plain directory (native snapshot, a mounted overlay): a whiteout
+	 * removes its target, an opaque marker removes what the directory held
+	 * before this layer. */
+	DIFF_APPLY_PLAIN,
+	/* Straight onto an overlayfs upperdir: a whiteout becomes a 0/0
+	 * character device, an opaque marker the xattr
+	 * `trusted.overlay.opaque=y` (`user.overlay.opaque` with userxattr). */
+	DIFF_APPLY_OVERLAY,
+};
+
+struct diff_apply_opts {
+	enum diff_apply_mode mode;
+	bool userxattr;                 /* overlay mounted with `userxattr` */
+	/* Overlay lowerdirs, topmost first: a directory this layer has to
+	 * create as a parent copies owner, mode, times and xattrs from the first
+	 * lower that has it, so it does not mask the lower one's attributes. */
+	const char *const *parents;
+	size_t n_parents;
+	diff_cancelled_fn cancelled;    /* may be NULL */
+	void *cancel_arg;
+};
+
+/* A digest with the byte count it covers. */
+struct diff_digest {
+	char digest[DIFF_DIGEST_MAX];
+	int64_t size;
+};
+
+/* Applies the layer read through `read` onto directory `root`. On success
+ * *out is the digest and size of the UNCOMPRESSED stream, trailing bytes
+ * after the tar's end included (containerd's diffID). Refusals of the
+ * archive are UCD_INVALID_ARGUMENT naming the entry; filesystem failures
+ * UCD_UNKNOWN with the path and errno text. A failed apply leaves what was
+ * already written, as containerd does (the caller throws the snapshot away);
+ * it never writes outside `root`. */
+int diff_apply(const char *root, enum diff_compression comp, diff_read_fn read, void *read_arg,
+	       const struct diff_apply_opts *opts, struct diff_digest *out, struct ucd_error **err);
+
+struct diff_result {
+	struct diff_digest blob;           /* what was written through `write` */
+	struct diff_digest uncompressed;   /* the tar itself (== blob when not compressed) */
+};
+
+/* Writes the layer that turns `lower` into `upper` (both directories; lower
+ * NULL: everything in upper is added) through `write`, gzip-compressed when
+ * `gzip` (containerd's default media type) or plain. Deletions are `.wh.`
+ * entries; hard links within upper stay hard links. */
+int diff_trees(const char *lower, const char *upper, bool gzip, diff_write_fn write, void *write_arg,
+	       diff_cancelled_fn cancelled, void *cancel_arg, struct diff_result *out, struct ucd_error **err);

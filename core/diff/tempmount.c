@@ -1,0 +1,162 @@
+/* Temporary mounts (see tempmount.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diff/tempmount.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/mem.h"
+
+/* containerd's parseMountOptions: the options mount(2) takes as flags
+ * (`clear` ones remove a flag), everything else is data for the fs. */
+static const struct {
+	const char *name;
+	bool clear;
+	unsigned long flag;
+} mount_flags[] = {
+	{"async", true, MS_SYNCHRONOUS},  {"atime", true, MS_NOATIME},     {"bind", false, MS_BIND},
+	{"defaults", false, 0},           {"dev", true, MS_NODEV},         {"diratime", true, MS_NODIRATIME},
+	{"dirsync", false, MS_DIRSYNC},   {"exec", true, MS_NOEXEC},       {"mand", false, MS_MANDLOCK},
+	{"noatime", false, MS_NOATIME},   {"nodev", false, MS_NODEV},      {"nodiratime", false, MS_NODIRATIME},
+	{"noexec", false, MS_NOEXEC},     {"nomand", true, MS_MANDLOCK},   {"norelatime", true, MS_RELATIME},
+	{"nostrictatime", true, MS_STRICTATIME}, {"nosuid", false, MS_NOSUID}, {"rbind", false, MS_BIND | MS_REC},
+	{"relatime", false, MS_RELATIME}, {"remount", false, MS_REMOUNT},  {"ro", false, MS_RDONLY},
+	{"rw", true, MS_RDONLY},          {"strictatime", false, MS_STRICTATIME}, {"suid", true, MS_NOSUID},
+	{"sync", false, MS_SYNCHRONOUS},
+};
+
+/* An overlay whose options do not fit the one page mount(2) copies (a
+ * deep lowerdir chain): containerd's mount.All shortens the paths by
+ * mounting from their common parent; the new mount API does without that
+ * trick - each lower directory is its own fsconfig "lowerdir+" (Linux 6.8),
+ * each other option its own fsconfig call - so the length is unlimited. */
+static int mount_overlay_long(const char *data, const char *target, unsigned long flags, struct ucd_error **err)
+{
+	int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return error_set(err, UCD_UNKNOWN, errno, "overlay options of %zu bytes: fsopen: %s", strlen(data),
+				 strerror(errno));
+	autofree char *opts = xstrdup(data);
+	char *save = NULL;
+	int r = 0;
+	for (char *o = strtok_r(opts, ",", &save); o != NULL && r == 0; o = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(o, '=');
+		if (eq == NULL) {
+			r = fsconfig(fs, FSCONFIG_SET_FLAG, o, NULL, 0);
+			continue;
+		}
+		*eq = '\0';
+		if (strcmp(o, "lowerdir") != 0) {
+			r = fsconfig(fs, FSCONFIG_SET_STRING, o, eq + 1, 0);
+			continue;
+		}
+		char *lsave = NULL;
+		for (char *l = strtok_r(eq + 1, ":", &lsave); l != NULL && r == 0; l = strtok_r(NULL, ":", &lsave))
+			r = fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", l, 0);
+	}
+	if (r == 0 && (flags & MS_RDONLY))
+		r = fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0);
+	if (r == 0)
+		r = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+	if (r < 0) {
+		int e = errno;
+		close(fs);
+		return error_set(err, UCD_UNKNOWN, e, "overlay options of %zu bytes (too long for mount(2)): fsconfig: %s",
+				 strlen(data), strerror(e));
+	}
+	unsigned attrs = (flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) | (flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0) |
+			 (flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0) | (flags & MS_NOEXEC ? MOUNT_ATTR_NOEXEC : 0);
+	int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+	int e = errno;
+	close(fs);
+	if (mnt < 0)
+		return error_set(err, UCD_UNKNOWN, e, "overlay: fsmount: %s", strerror(e));
+	r = move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+	e = errno;
+	close(mnt);
+	if (r < 0)
+		return error_set(err, UCD_UNKNOWN, e, "overlay: move_mount to %s: %s", target, strerror(e));
+	return 0;
+}
+
+static int mount_one(const struct tempmount_spec *m, const char *target, bool readonly, struct ucd_error **err)
+{
+	unsigned long flags = readonly ? MS_RDONLY : 0;
+	size_t cap = 1;
+	for (size_t i = 0; i < m->n_options; i++)
+		cap += strlen(m->options[i]) + 1;
+	autofree char *data = xcalloc(1, cap);
+	for (size_t i = 0; i < m->n_options; i++) {
+		const char *o = m->options[i];
+		bool known = false;
+		for (size_t k = 0; k < ARRAY_LEN(mount_flags) && !known; k++) {
+			if (strcmp(o, mount_flags[k].name) != 0 || mount_flags[k].flag == 0)
+				continue;
+			known = true;
+			if (mount_flags[k].clear)
+				flags &= ~mount_flags[k].flag;
+			else
+				flags |= mount_flags[k].flag;
+		}
+		if (!known && strcmp(o, "defaults") != 0) {
+			if (data[0] != '\0')
+				strcat(data, ",");
+			strcat(data, o);
+		}
+	}
+	if (readonly)
+		flags |= MS_RDONLY;
+	const char *type = m->type && m->type[0] ? m->type : "none";
+	if (strcmp(type, "overlay") == 0 && strlen(data) >= (size_t)sysconf(_SC_PAGESIZE))
+		return mount_overlay_long(data, target, flags, err);
+	if (mount(m->source, target, type, flags & ~MS_REMOUNT, data[0] ? data : NULL) < 0)
+		return error_set(err, UCD_UNKNOWN, errno, "mount %s (%s) on %s: %s", m->source ? m->source : "", type,
+				 target, strerror(errno));
+	/* A bind mount ignores MS_RDONLY until remounted. */
+	if ((flags & MS_BIND) && (flags & MS_RDONLY) &&
+	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & MS_REC), NULL) < 0) {
+		int e = errno;
+		umount2(target, MNT_DETACH);
+		return error_set(err, UCD_UNKNOWN, e, "remount %s read-only: %s", target, strerror(e));
+	}
+	return 0;
+}
+
+int tempmount_mount(const char *parent, const struct tempmount_spec *specs, size_t n, bool readonly, char **dir,
+		    struct ucd_error **err)
+{
+	if (fs_mkdir_p(parent, 0700, err) < 0)
+		return -1;
+	autofree char *path = xasprintf("%s/ucd-mount-XXXXXX", parent);
+	if (mkdtemp(path) == NULL)
+		return error_set(err, UCD_UNKNOWN, errno, "create temporary mount point under %s: %s", parent, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		if (mount_one(&specs[i], path, readonly, err) < 0) {
+			for (size_t k = 0; k < i; k++)
+				umount2(path, MNT_DETACH);
+			rmdir(path);
+			return -1;
+		}
+	}
+	*dir = steal(path);
+	return 0;
+}
+
+int tempmount_unmount(char *dir, size_t n, struct ucd_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* Busy (a straggling reader): detach, the kernel finishes later. */
+		if (umount2(dir, 0) < 0 && umount2(dir, MNT_DETACH) < 0 && rc == 0)
+			rc = error_set(err, UCD_UNKNOWN, errno, "unmount %s: %s", dir, strerror(errno));
+	}
+	if (rc == 0 && rmdir(dir) < 0)
+		rc = error_set(err, UCD_UNKNOWN, errno, "remove %s: %s", dir, strerror(errno));
+	free(dir);
+	return rc;
+}

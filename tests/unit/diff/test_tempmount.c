@@ -1,0 +1,112 @@
+/* Temporary mounts of snapshot mounts (core/diff/tempmount.c): a plain
+ * overlay, a read-only bind, and an overlay on 200 lower directories whose
+ * options are far longer than the page mount(2) takes (the deep-image case
+ * containerd's mount.All handles by shortening paths). Needs root. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diff/tempmount.h"
+#include "harness/tap.h"
+#include "util/error.h"
+#include "util/mem.h"
+
+static char base[] = "/tmp/ucd-tempmount-XXXXXX";
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+		printf("# write %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+}
+
+static bool has(const char *path, const char *text)
+{
+	char buf[256] = {0};
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strcmp(buf, text) == 0;
+}
+
+/* An overlay on `layers` lower directories with long names; the bottom one
+ * holds "bottom", the top one "top". */
+static void deep_overlay(int layers, bool readonly)
+{
+	size_t cap = 64;
+	autofree char *lower = xcalloc(1, (size_t)layers * 160 + cap);
+	for (int i = layers - 1; i >= 0; i--) {   /* lowerdir lists the top first */
+		char dir[160];
+		snprintf(dir, sizeof dir, "%s/a-rather-long-directory-name-as-snapshotters-make-them/layer-%03d/fs", base,
+			 i);
+		char cmd[200];
+		snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+		if (system(cmd) != 0)
+			exit(2);
+		if (i == 0) {
+			char f[200];
+			snprintf(f, sizeof f, "%s/bottom", dir);
+			put(f, "from the bottom layer\n");
+		}
+		if (i == layers - 1) {
+			char f[200];
+			snprintf(f, sizeof f, "%s/top", dir);
+			put(f, "from the top layer\n");
+		}
+		if (lower[0])
+			strcat(lower, ":");
+		strcat(lower, dir);
+	}
+	autofree char *lowerdir = xasprintf("lowerdir=%s", lower);
+	autofree char *upper = xasprintf("%s/upper", base), *work = xasprintf("%s/work", base);
+	mkdir(upper, 0755);
+	mkdir(work, 0755);
+	autofree char *upperdir = xasprintf("upperdir=%s", upper), *workdir = xasprintf("workdir=%s", work);
+	char *opts_rw[] = {"index=off", lowerdir, upperdir, workdir};
+	char *opts_ro[] = {"ro", lowerdir};
+	struct tempmount_spec spec = {"overlay", "overlay", readonly ? opts_ro : opts_rw, readonly ? 2 : 4};
+	struct ucd_error *e = NULL;
+	char *dir = NULL;
+	autofree char *parent = xasprintf("%s/mounts", base);
+	printf("# %d layers, lowerdir option of %zu bytes, %s\n", layers, strlen(lowerdir), readonly ? "ro" : "rw");
+	if (!CHECK(tempmount_mount(parent, &spec, 1, readonly, &dir, &e) == 0)) {
+		printf("# %s\n", e ? e->msg : "?");
+		error_free(e);
+		return;
+	}
+	autofree char *bottom = xasprintf("%s/bottom", dir), *top = xasprintf("%s/top", dir);
+	CHECK(has(bottom, "from the bottom layer\n"));
+	CHECK(has(top, "from the top layer\n"));
+	autofree char *w = xasprintf("%s/written", dir);
+	FILE *f = fopen(w, "w");
+	CHECK(readonly ? (f == NULL && errno == EROFS) : f != NULL);
+	if (f != NULL)
+		fclose(f);
+	CHECK(tempmount_unmount(dir, 1, &e) == 0);
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root to mount\n");
+		return 77;
+	}
+	if (mkdtemp(base) == NULL)
+		return 2;
+	deep_overlay(3, false);
+	deep_overlay(200, false);
+	deep_overlay(200, true);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+	if (system(cmd) != 0)
+		return 2;
+	return tap_done();
+}
