@@ -22,64 +22,18 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_daemon import BenchDaemon  # noqa: E402
+
 TARGET_MIBS = 400.0
 
 
-class Daemon:
-    def __init__(self, kind, binary, base):
-        self.kind = kind
-        self.name = "ucontainerd" if kind == "ucd" else "containerd"
-        self.dir = tempfile.mkdtemp(prefix=kind + ".", dir=base)
-        self.sock = os.path.join(self.dir, "d.sock")
-        cfg = os.path.join(self.dir, "config.toml")
-        with open(cfg, "w") as f:
-            f.write('version = 2\nroot = "%s/root"\nstate = "%s/state"\n\n[grpc]\n  address = "%s"\n'
-                    % (self.dir, self.dir, self.sock))
-        self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
-        self.proc = subprocess.Popen([binary, "--config", cfg], stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-
-    def wait_ready(self, ctr, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit("%s exited at start:\n%s" % (self.name, self.log_tail()))
-            if os.path.exists(self.sock) and subprocess.run(
-                    [ctr, "-a", self.sock, "version"], capture_output=True).returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                raise SystemExit("%s did not answer within %d s:\n%s" % (self.name, timeout, self.log_tail()))
-            time.sleep(0.05)
-
-    def log_tail(self, n=20):
-        try:
-            with open(self.logf.name, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def ctr(a, d, *args, stdin=None):
-    r = subprocess.run([a.ctr, "-a", d.sock] + list(args), stdin=stdin, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        raise SystemExit("ctr %s on %s failed: %s\n%s" % (" ".join(args), d.name, r.stderr, d.log_tail()))
-    return r.stdout
+    return d.ctr(*args, stdin=stdin).stdout
 
 
 def new_digest(blob, n):
@@ -136,9 +90,9 @@ def main():
                 f.write(os.urandom(1 << 20))
         n = 0
         for kind, binary in (("ucd", a.ucd), ("ctd", a.containerd)):
-            daemons.append(Daemon(kind, binary, base))
+            daemons.append(BenchDaemon(kind, binary, base, ctr_bin=a.ctr))
         for d in daemons:
-            d.wait_ready(a.ctr)
+            d.wait_ready()
             n += 1
             ingest(a, d, blob, n, "warmup")   # page cache, first-use costs
         for r in range(a.rounds):

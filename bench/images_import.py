@@ -14,7 +14,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,46 +22,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import images_util as iu  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_daemon import BenchDaemon  # noqa: E402
 
 TARGET_S = 1.5   # issue 3: import of this image in at most 1.5 s
-
-
-class Daemon:
-    def __init__(self, kind, binary, base):
-        self.kind = kind
-        self.dir = tempfile.mkdtemp(prefix=kind + ".", dir=base)
-        self.sock = os.path.join(self.dir, "d.sock")
-        cfg = os.path.join(self.dir, "config.toml")
-        with open(cfg, "w") as f:
-            f.write('version = 2\nroot = "%s/root"\nstate = "%s/state"\n[grpc]\n  address = "%s"\n'
-                    % (self.dir, self.dir, self.sock))
-        self.log = open(os.path.join(self.dir, "daemon.log"), "w")
-        self.proc = subprocess.Popen([binary, "--config", cfg], stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("%s exited at start; log in %s" % (kind, self.log.name))
-            if os.path.exists(self.sock) and self.ctr("version", check=False).returncode == 0:
-                return
-            time.sleep(0.05)
-        raise SystemExit("%s did not answer within 30 s" % kind)
-
-    def ctr(self, *args, ns="bench", check=True):
-        r = subprocess.run(["ctr", "-a", self.sock, "-n", ns] + list(args), capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, timeout=600)
-        if check and r.returncode != 0:
-            raise SystemExit("%s: ctr %s failed: %s%s" % (self.kind, " ".join(args), r.stdout, r.stderr))
-        return r
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def build(tmp):
@@ -111,16 +74,17 @@ def main():
         path, layers = build(base)
         size = os.path.getsize(path)
         print("# image: %d layers, archive %.1f MiB (%s)" % (len(layers), size / 2**20, path))
-        daemons = [Daemon("ucd", os.path.abspath(a.ucd), base), Daemon("ctd", a.containerd, base)]
+        daemons = [BenchDaemon("ucd", os.path.abspath(a.ucd), base).wait_ready(),
+                   BenchDaemon("ctd", a.containerd, base).wait_ready()]
         res = {d.kind: [] for d in daemons}
         for r in range(a.rounds):
             for d in (daemons if r % 2 == 0 else daemons[::-1]):
                 subprocess.run(["sync"])
                 t = time.monotonic()
-                d.ctr("images", "import", "--snapshotter", a.snapshotter, path)
+                d.ctr("images", "import", "--snapshotter", a.snapshotter, path, ns="bench")
                 res[d.kind].append(time.monotonic() - t)
-                d.ctr("images", "rm", "--sync", "docker.io/library/bench:1")
-                left = d.ctr("content", "ls", "-q").stdout.split()
+                d.ctr("images", "rm", "--sync", "docker.io/library/bench:1", ns="bench")
+                left = d.ctr("content", "ls", "-q", ns="bench").stdout.split()
                 if left:
                     print("# %s: %d blobs left after rm --sync" % (d.kind, len(left)))
         fl = floor(base, layers)

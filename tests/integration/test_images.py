@@ -13,7 +13,7 @@ import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Failure, Harness, Skip, check, contains, eq, not_contains, wait_until  # noqa: E402
+from harness import Failure, Harness, check, contains, eq  # noqa: E402
 import images_util as iu  # noqa: E402
 
 h = Harness("images")

@@ -17,54 +17,7 @@
 #include "metadata/md_internal.h"
 #include "util/error.h"
 #include "util/log.h"
-
-static int n_pass, n_fail;
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (cond) {                                                              \
-			n_pass++;                                                        \
-		} else {                                                                 \
-			n_fail++;                                                        \
-			fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                        \
-	} while (0)
-
-/* `r` failed with `code` and exactly `msg` (NULL: any message); frees it. */
-#define CHECK_ERR(r, e, code, msg) check_err(__FILE__, __LINE__, (r), &(e), (code), (msg))
-static void check_err(const char *file, int line, int r, struct ucd_error **e, int code, const char *msg)
-{
-	bool ok = r == -code && *e != NULL && (*e)->code == code && (msg == NULL || strcmp((*e)->msg, msg) == 0);
-	if (ok) {
-		n_pass++;
-	} else {
-		n_fail++;
-		fprintf(stderr, "%s:%d: FAIL: want %d `%s`, got r=%d %d `%s`\n", file, line, code, msg ? msg : "", r,
-			*e ? (*e)->code : 0, *e ? (*e)->msg : "(no error)");
-	}
-	error_free(*e);
-	*e = NULL;
-}
-
-#define CHECK_OK(r, e)                                                                                      \
-	do {                                                                                                \
-		int r_ = (r);                                                                               \
-		if (r_ >= 0) {                                                                              \
-			n_pass++;                                                                           \
-		} else {                                                                                    \
-			n_fail++;                                                                           \
-			fprintf(stderr, "%s:%d: FAIL: %s -> %d %s\n", __FILE__, __LINE__, #r, r_,       \
-				(e) ? (e)->msg : "");                                                       \
-		}                                                                                           \
-		error_free(e);                                                                              \
-		(e) = NULL;                                                                                 \
-	} while (0)
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
+#include "md_check.h"
 
 /* A query through the store's own connection (the only one its lock allows). */
 static int db_int(struct md_db *db, const char *sql)
