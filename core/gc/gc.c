@@ -121,7 +121,11 @@ void gc_schedule(struct gc *gc)
 {
 	if (gc == NULL || gc->shut)
 		return;
-	uv_timer_start(&gc->debounce, debounce_fire, DEBOUNCE_MS, 0);
+	/* The first request arms the timer and later ones join it: a steady
+	 * stream of deletes still gets a collection every DEBOUNCE_MS instead
+	 * of postponing it for as long as the stream lasts. */
+	if (!uv_is_active((uv_handle_t *)&gc->debounce))
+		uv_timer_start(&gc->debounce, debounce_fire, DEBOUNCE_MS, 0);
 }
 
 void gc_collect_now(struct gc *gc, gc_done_fn done, void *arg)

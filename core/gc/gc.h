@@ -18,8 +18,8 @@
  * mutations in flight to end, and mutations that begin during a collection
  * wait for it to finish (a few milliseconds).
  *
- * When: gc_schedule() after deletions (debounced: one collection 100 ms
- * after the last request for one, as containerd's scheduler coalesces), and
+ * When: gc_schedule() after deletions (coalesced: one collection 100 ms
+ * after the first request for one, whatever follows in between), and
  * gc_collect_now() for deletes with `sync` (`ctr images rm --sync`).
  * Loop thread only. */
 #pragma once

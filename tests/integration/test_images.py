@@ -5,6 +5,7 @@ check, tag, label, export, mount/unmount, rm --sync with garbage collection,
 and pull/push against Debian's docker-registry on 127.0.0.1. The images are
 built at test time from the host's static busybox (images_util.py).
 Everything runs on both snapshotters."""
+import io
 import json
 import os
 import subprocess
@@ -182,6 +183,138 @@ for snap in ("overlayfs", "native"):
         eq(snapshot_keys(snap, gns), set(), "snapshots left after rm --sync")
         # the other namespace still has everything
         check(IMG.layer_digests[1] in content_digests(ns), "another namespace lost its blob")
+
+def hostile_archive(name, mutate):
+    """An OCI archive of an image of its own (no blob of it is in the store
+    yet, so nothing is deduplicated away) whose files `mutate(img, files)`
+    changed."""
+    img = iu.build_image(os.path.join(tmp, "hostile"), fmt="oci", name="docker.io/library/hostile:1", tag=name)
+    files = {}
+    with tarfile.open(img.path) as t:
+        for m in t.getmembers():
+            files[m.name] = t.extractfile(m).read()
+    mutate(img, files)
+    path = os.path.join(tmp, "hostile-%s.tar" % name)
+    with tarfile.open(path, "w") as t:
+        for n, b in files.items():
+            ti = tarfile.TarInfo(n)
+            ti.size = len(b)
+            t.addfile(ti, io.BytesIO(b))
+    return path
+
+
+def blob_name(dg):
+    return "blobs/sha256/" + dg[7:]
+
+
+def garbage_index(IMG, files):
+    files["index.json"] = b"{not json"
+
+
+def garbage_manifest(IMG, files):
+    files[blob_name(IMG.manifest_digest)] = b"[1, 2"
+
+
+def wrong_layer_bytes(IMG, files):
+    # the archive names the layer by digest but holds other bytes
+    files[blob_name(IMG.layer_digests[1])] = b"\x1f\x8b" + b"x" * 300
+
+
+def unknown_layer_type(IMG, files):
+    m = json.loads(files[blob_name(IMG.manifest_digest)])
+    m["layers"][1]["mediaType"] = "application/x-ucd-unknown"
+    new = json.dumps(m, sort_keys=True).encode()
+    del files[blob_name(IMG.manifest_digest)]
+    files[blob_name(iu.sha256(new))] = new
+    idx = json.loads(files["index.json"])
+    idx["manifests"][0]["digest"] = iu.sha256(new)
+    idx["manifests"][0]["size"] = len(new)
+    files["index.json"] = json.dumps(idx).encode()
+
+
+def layer_escapes(IMG, files):
+    # a layer that tries to write outside the rootfs: ../ and a symlinked parent
+    raw = iu._tar([("../escaped", "f", b"x", 0o644, None)])
+    gz = iu._gzip(raw)
+    m = json.loads(files[blob_name(IMG.manifest_digest)])
+    m["layers"][1] = {"mediaType": iu.OCI_LAYER_GZIP, "digest": iu.sha256(gz), "size": len(gz)}
+    cfg = json.loads(files[blob_name(IMG.config_digest)])
+    cfg["rootfs"]["diff_ids"][1] = iu.sha256(raw)
+    cfgb = json.dumps(cfg, sort_keys=True).encode()
+    m["config"] = {"mediaType": iu.OCI_CONFIG, "digest": iu.sha256(cfgb), "size": len(cfgb)}
+    new = json.dumps(m, sort_keys=True).encode()
+    files[blob_name(iu.sha256(gz))] = gz
+    files[blob_name(iu.sha256(cfgb))] = cfgb
+    files[blob_name(iu.sha256(new))] = new
+    idx = json.loads(files["index.json"])
+    idx["manifests"][0]["digest"] = iu.sha256(new)
+    idx["manifests"][0]["size"] = len(new)
+    files["index.json"] = json.dumps(idx).encode()
+
+
+for case, mutate, want in (
+        ("garbage index.json", garbage_index, "invalid"),
+        ("garbage manifest", garbage_manifest, "not found"),   # containerd 1.6 says the same
+        ("layer bytes that do not match their digest", wrong_layer_bytes, "digest"),
+        ("unknown layer media type", unknown_layer_type, "media"),
+        ("layer escaping the rootfs", layer_escapes, "escapes"),
+):
+    @h.test("hostile archive: %s is refused clearly and nothing is lost" % case)
+    def _(mutate=mutate, want=want, case=case):
+        name = case.replace(" ", "-").replace(".", "")
+        ns = "hostile-" + name
+        path = hostile_archive(name, mutate)
+        out = ctr("images", "import", path, ns=ns, check=False, timeout=120)
+        check(("ctr:" in out) or ("error" in out.lower()), "no error from ctr: " + out)
+        if want:
+            contains(out.lower(), want)
+        check(not os.path.exists(os.path.join(tmp, "escaped")) and not os.path.exists("/escaped"),
+              "a layer wrote outside its rootfs")
+        # the daemon serves, and what was there before is intact
+        rows = image_rows(ctr("images", "ls", ns="imgs-overlayfs"))
+        check("docker.io/library/ucdtest:1" in rows, rows)
+        contains(ctr("images", "check", ns="imgs-overlayfs"), "complete (3/3)")
+
+
+@h.test("kill -9 in the middle of an unpack: restart, blobs are whole, the import completes")
+def _():
+    import hashlib
+    import random
+    import subprocess
+    import time
+    rnd = random.Random(7)
+    layers = [iu._layer(iu.base_layer_entries())]
+    for i in range(4):
+        layers.append(iu._layer([("big%d" % i, "f", rnd.randbytes(12 << 20), 0o644, None)]))
+    big = iu.write_oci_archive(os.path.join(tmp, "big.tar"), "docker.io/library/big:1", layers)
+    ns = "killed"
+    p = d.ctr_popen("images", "import", big.path, ns=ns)
+    killed = False
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None:
+        r = d.ctr("snapshots", "ls", ns=ns, check=False)
+        if "Active" in r.stdout and "big" not in r.stdout:
+            d.kill9()
+            killed = True
+            break
+        time.sleep(0.01)
+    p.wait(60)
+    check(killed, "the import ended before an unpack could be interrupted")
+    d.start()
+    # every committed blob reads back whole and matches its digest
+    for dg in ctr("content", "ls", "-q", ns=ns).split():
+        r = subprocess.run([h.ctr_bin, "-a", d.sock, "-n", ns, "content", "get", dg], capture_output=True,
+                           timeout=60)
+        eq("sha256:" + hashlib.sha256(r.stdout).hexdigest(), dg, "blob read back")
+    out = ctr("images", "import", big.path, ns=ns, timeout=300)
+    contains(out, "unpacking docker.io/library/big:1")
+    contains(ctr("images", "check", ns=ns), "complete (6/6)")
+    d.ctr("images", "mount", "docker.io/library/big:1", MNT, ns=ns)
+    try:
+        eq(os.path.getsize(os.path.join(MNT, "big3")), 12 << 20, "top layer file size")
+    finally:
+        d.ctr("images", "unmount", MNT, ns=ns, check=False)
+
 
 reg = iu.Registry(tmp)
 try:
