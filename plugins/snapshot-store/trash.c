@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,13 @@ static bool empty_once(struct snst_trash *t)
 static void *reaper(void *arg)
 {
 	struct snst_trash *t = arg;
+	/* Deleting trees is never urgent: SCHED_IDLE lets every request's own
+	 * work (and its client) run first, which on a small machine is most of
+	 * a Remove's latency. The thread still makes progress (CFS gives idle
+	 * threads a small share even on a busy CPU), and cleanup() waits for
+	 * it when someone needs the space now. */
+	struct sched_param sp = {0};
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	pthread_mutex_lock(&t->mu);
 	for (;;) {
 		while (!t->stop && !t->work) {
