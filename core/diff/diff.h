@@ -87,3 +87,24 @@ struct diff_result {
  * entries; hard links within upper stay hard links. */
 int diff_trees(const char *lower, const char *upper, bool gzip, diff_write_fn write, void *write_arg,
 	       diff_cancelled_fn cancelled, void *cancel_arg, struct diff_result *out, struct ucd_error **err);
+
+/* --- the layer module ----------------------------------------------------------
+ *
+ * diff_apply and diff_trees live in ucd-layers.so (with libarchive, OpenSSL
+ * and zlib, and the dozen libraries libarchive itself needs): the daemon
+ * loads it at the first layer apply or diff rather than at start, where it
+ * used to cost more than the rest of the start-up together. Unit tests link
+ * the code directly (ucd_diff). */
+struct diff_layers {
+	int (*apply)(const char *root, enum diff_compression comp, diff_read_fn read, void *read_arg,
+		     const struct diff_apply_opts *opts, struct diff_digest *out, struct ucd_error **err);
+	int (*trees)(const char *lower, const char *upper, bool gzip, diff_write_fn write, void *write_arg,
+		     diff_cancelled_fn cancelled, void *cancel_arg, struct diff_result *out, struct ucd_error **err);
+};
+/* The symbol ucd-layers.so exports. */
+#define DIFF_LAYERS_SYMBOL "ucd_diff_layers_v1"
+/* Loads ucd-layers.so once (any thread; later calls return the same
+ * table): from $UCD_LAYERS_LIB when set, else <daemon binary's
+ * dir>/UCD_REL_LAYERS_DIR/ucd-layers.so. FAILED_PRECONDITION naming the
+ * path and dlerror() when it cannot be loaded. */
+int diff_layers_load(const struct diff_layers **out, struct ucd_error **err);

@@ -174,6 +174,9 @@ static bool has_option(const struct tempmount_spec *m, const char *opt)
  * source; anything else is mounted on a temporary directory first. */
 static int apply_onto(struct job *j, struct blob *b)
 {
+	const struct diff_layers *layers;
+	if (diff_layers_load(&layers, &j->err) < 0)
+		return -1;
 	struct diff_apply_opts o = {.mode = DIFF_APPLY_PLAIN, .cancelled = job_cancelled, .cancel_arg = j};
 	const struct tempmount_spec *m = j->mounts.n == 1 ? &j->mounts.v[0] : NULL;
 	if (m != NULL && strcmp(m->type, "overlay") == 0 && option_value(m, "upperdir=") != NULL) {
@@ -187,16 +190,16 @@ static int apply_onto(struct job *j, struct blob *b)
 		o.userxattr = has_option(m, "userxattr");
 		o.parents = parents;
 		o.n_parents = n;
-		return diff_apply(option_value(m, "upperdir="), j->comp, blob_read, b, &o, &j->applied, &j->err);
+		return layers->apply(option_value(m, "upperdir="), j->comp, blob_read, b, &o, &j->applied, &j->err);
 	}
 	if (m != NULL && (strcmp(m->type, "bind") == 0 || strcmp(m->type, "rbind") == 0) && !has_option(m, "ro"))
-		return diff_apply(m->source, j->comp, blob_read, b, &o, &j->applied, &j->err);
+		return layers->apply(m->source, j->comp, blob_read, b, &o, &j->applied, &j->err);
 	if (j->mounts.n == 0)
 		return error_set(&j->err, UCD_INVALID_ARGUMENT, 0, "no mounts to apply the layer onto");
 	char *dir;
 	if (tempmount_mount(j->s->tmpmounts, j->mounts.v, j->mounts.n, false, &dir, &j->err) < 0)
 		return -1;
-	int rc = diff_apply(dir, j->comp, blob_read, b, &o, &j->applied, &j->err);
+	int rc = layers->apply(dir, j->comp, blob_read, b, &o, &j->applied, &j->err);
 	struct ucd_error *e = NULL;
 	if (tempmount_unmount(dir, j->mounts.n, &e) < 0) {
 		log_warn("diff: %s", e->msg);
@@ -294,12 +297,15 @@ static int ingest_write(void *arg, const void *buf, size_t n, struct ucd_error *
 static int write_diff(struct job *j, const char *lower, const char *upper)
 {
 	const struct ucd_content_ops *ops = j->s->ops;
+	const struct diff_layers *layers;
+	if (diff_layers_load(&layers, &j->err) < 0)
+		return -1;
 	struct ingest in = {.s = j->s};
 	if (ops->writer_open(j->s->self, j->ref, 0, NULL, &in.w, &j->err) < 0)
 		return error_wrap(&j->err, "failed to open writer");
 	int rc = ops->writer_truncate(j->s->self, in.w, 0, &j->err);
 	if (rc == 0)
-		rc = diff_trees(lower, upper, j->gzip, ingest_write, &in, job_cancelled, j, &j->result, &j->err);
+		rc = layers->trees(lower, upper, j->gzip, ingest_write, &in, job_cancelled, j, &j->result, &j->err);
 	if (rc < 0)
 		error_wrap(&j->err, j->gzip ? "failed to write compressed diff" : "failed to write diff");
 	if (rc == 0) {

@@ -30,6 +30,7 @@ mv "$tmp/prefix" "$tmp/moved"
 P=$tmp/moved
 check "binary installed" test -x "$P/bin/ucontainerd"
 check "plugins installed by URI" test -f "$P/lib/ucontainerd/plugins/io.containerd.content.v1.content.so"
+check "layer module installed beside the plugins" test -f "$P/lib/ucontainerd/ucd-layers.so"
 check "sdk headers installed" test -f "$P/include/ucontainerd/plugin.h" -a -f "$P/include/ucontainerd/host.h"
 check "systemd unit installed" grep -q "Type=notify" "$P/lib/systemd/system/ucontainerd.service"
 pc=$(find "$P" -name ucontainerd-plugin.pc | head -n1)
