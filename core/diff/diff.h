@@ -96,6 +96,10 @@ int diff_trees(const char *lower, const char *upper, bool gzip, diff_write_fn wr
  * used to cost more than the rest of the start-up together. Unit tests link
  * the code directly (ucd_diff). */
 struct diff_layers {
+	/* Called once, by diff_layers_load on the thread that loads it (the
+	 * loop): initialises the libraries (OpenSSL) there rather than on the
+	 * first pool worker to hash. */
+	void (*init)(void);
 	int (*apply)(const char *root, enum diff_compression comp, diff_read_fn read, void *read_arg,
 		     const struct diff_apply_opts *opts, struct diff_digest *out, struct ucd_error **err);
 	int (*trees)(const char *lower, const char *upper, bool gzip, diff_write_fn write, void *write_arg,
@@ -103,8 +107,8 @@ struct diff_layers {
 };
 /* The symbol ucd-layers.so exports. */
 #define DIFF_LAYERS_SYMBOL "ucd_diff_layers_v1"
-/* Loads ucd-layers.so once (any thread; later calls return the same
- * table): from $UCD_LAYERS_LIB when set, else <daemon binary's
+/* Loads ucd-layers.so once (the first call should come from the loop
+ * thread: see init; later calls from any thread return the same table): from $UCD_LAYERS_LIB when set, else <daemon binary's
  * dir>/UCD_REL_LAYERS_DIR/ucd-layers.so. FAILED_PRECONDITION naming the
  * path and dlerror() when it cannot be loaded. */
 int diff_layers_load(const struct diff_layers **out, struct ucd_error **err);

@@ -42,10 +42,12 @@ static void load(void)
 		return;
 	}
 	layers = dlsym(h, DIFF_LAYERS_SYMBOL);
-	if (layers == NULL || layers->apply == NULL || layers->trees == NULL) {
+	if (layers == NULL || layers->init == NULL || layers->apply == NULL || layers->trees == NULL) {
 		load_error = xasprintf("layer support `%s` has no usable %s", path, DIFF_LAYERS_SYMBOL);
 		layers = NULL;
+		return;
 	}
+	layers->init();
 }
 
 int diff_layers_load(const struct diff_layers **out, struct ucd_error **err)

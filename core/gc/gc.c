@@ -232,12 +232,12 @@ static void sweep_content(struct sweep *s)
 	struct ucd_error *e = NULL;
 	struct walk_ctx w = {.keep = &s->digests};
 	if (s->content->walk(s->content_self, content_seen, &w, &e) < 0)
-		note_error(s, "walk", "content", e), e = NULL;
+		note_error(s, "walk", "content", steal(e));
 	for (size_t i = 0; i < w.drop.n; i++) {
-		if (s->content->remove(s->content_self, w.drop.v[i], &e) < 0 && e->code != UCD_NOT_FOUND)
-			note_error(s, "remove blob", w.drop.v[i], e);
-		else if (e == NULL)
+		if (s->content->remove(s->content_self, w.drop.v[i], &e) == 0)
 			s->stats.blobs++;
+		else if (e == NULL || e->code != UCD_NOT_FOUND)
+			note_error(s, "remove blob", w.drop.v[i], steal(e));
 		error_free(e);
 		e = NULL;
 	}
@@ -245,12 +245,14 @@ static void sweep_content(struct sweep *s)
 
 	w = (struct walk_ctx){.keep = &s->ingest_refs};
 	if (s->content->walk_statuses(s->content_self, ingest_seen, &w, &e) < 0)
-		note_error(s, "walk", "ingests", e), e = NULL;
+		note_error(s, "walk", "ingests", steal(e));
 	for (size_t i = 0; i < w.drop.n; i++) {
-		if (s->content->abort(s->content_self, w.drop.v[i], &e) < 0 && e->code != UCD_NOT_FOUND)
-			note_error(s, "abort ingest", w.drop.v[i], e);
-		else if (e == NULL)
+		/* An ingest a writer holds open answers Unavailable: it is left
+		 * for a later collection. */
+		if (s->content->abort(s->content_self, w.drop.v[i], &e) == 0)
 			s->stats.ingests++;
+		else if (e == NULL || e->code != UCD_NOT_FOUND)
+			note_error(s, "abort ingest", w.drop.v[i], steal(e));
 		error_free(e);
 		e = NULL;
 	}
@@ -264,7 +266,7 @@ static void sweep_snapshotter(struct sweep *s, const struct snapshotter_ref *r)
 	struct ucd_error *e = NULL;
 	struct walk_ctx w = {.keep = &s->snapshots, .snapshotter = r->id};
 	if (r->ops->walk(r->self, snapshot_seen, &w, &e) < 0)
-		note_error(s, "walk snapshots of", r->id, e), e = NULL;
+		note_error(s, "walk snapshots of", r->id, steal(e));
 	bool progress = true;
 	while (progress) {
 		progress = false;
@@ -289,7 +291,7 @@ static void sweep_snapshotter(struct sweep *s, const struct snapshotter_ref *r)
 				  w.drop.v[i]);
 	names_free(&w.drop);
 	if (UCD_SNAPSHOTTER_OPS_HAS(r->ops, cleanup) && r->ops->cleanup(r->self, &e) < 0)
-		note_error(s, "cleanup of", r->id, e);
+		note_error(s, "cleanup of", r->id, steal(e));
 }
 
 static void sweep_work(uv_work_t *req)

@@ -298,6 +298,15 @@ int loader_open(const char *path, const char *name, const char *type, const char
 	r = loader_validate(d, what, true, err);
 	if (r < 0)
 		goto fail;
+	/* An accepted plugin is never unmapped (RTLD_NODELETE, added by a
+	 * second open): dlclose at shutdown leaves it and the libraries it
+	 * brought (libcrypto, ...) in place, so their exit-time cleanups run
+	 * at process exit, after every thread has stopped using them, not in
+	 * the middle of the shutdown; sanitizer reports keep its frames. A
+	 * refused file is still closed at once. */
+	void *pin = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD | RTLD_NODELETE);
+	if (pin != NULL)
+		dlclose(pin);
 	*handle = h;
 	*desc = d;
 	return 0;

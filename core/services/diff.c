@@ -122,6 +122,16 @@ static void on_cancel(struct rpc_call *call)
 
 static bool ready(struct dsvc *s, struct rpc_call *call)
 {
+	/* The layer module is loaded here, on the loop, at the first Apply or
+	 * Diff (a few milliseconds, once): libcrypto and libarchive then
+	 * initialise on the main thread, whose exit runs their cleanup, and
+	 * never for the first time on a pool worker that is never joined. */
+	const struct diff_layers *layers;
+	struct ucd_error *e = NULL;
+	if (s->ops != NULL && diff_layers_load(&layers, &e) < 0) {
+		rpc_call_fail(call, e);
+		return false;
+	}
 	if (s->ops != NULL)
 		return true;
 	rpc_call_finish(call, UCD_UNAVAILABLE, "%s", s->unavailable);

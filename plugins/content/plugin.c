@@ -6,6 +6,7 @@
  * either (its root is the plugin's root directory). It exports `root`, as
  * containerd's does. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,6 +56,11 @@ static int make_dir(const struct ucd_host *h, const char *path, mode_t mode, str
 static int cs_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
 		   struct ucd_error **err)
 {
+	/* OpenSSL initialises itself (and reads its config) at first use. Do
+	 * it here, on the daemon's main thread: done by the first hash on a
+	 * thread-pool worker, it leaves that worker's error state behind at
+	 * exit, since pool workers are never joined. */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
 	struct cs *s = host->alloc(sizeof *s);
 	memset(s, 0, sizeof *s);
 	s->host = host;

@@ -776,4 +776,25 @@ def _():
     x.stop()
 
 
+@h.test("the collector meets an ingest a writer holds open: it leaves it and the daemon keeps serving")
+def _():
+    # The namespace's delete takes its ingest rows while a writer still has
+    # the ingest open; the next collection then finds the ingest in the
+    # store with no row, tries to abort it and is refused (the writer holds
+    # it). That refusal must be logged and survived, nothing freed twice.
+    ns = "gc-held"
+    w = Writer(ns=ns, lease="")
+    w.send(action=STAT, ref="held", total=10)
+    w.send(action=WRITE, offset=0, data=b"12345")
+    with d.client(ns=None) as cl:
+        cl.call("/containerd.services.namespaces.v1.Namespaces/Delete", name=ns)
+    with d.client(ns="gc-trigger") as cl:
+        cl.call(LEASES + "Create", id="t")
+        cl.call(LEASES + "Delete", id="t", sync=True)
+    contains(d.stderr(), "abort ingest")
+    healthy()
+    w.cancel()
+
+
+
 h.finish()
