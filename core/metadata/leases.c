@@ -170,16 +170,7 @@ static int query(struct md_db *db, const char *ns, const char *id, md_match_fn m
 		md_free_array(list, n_list);
 		return md_sql_error(db->sql, rc, err, "list leases");
 	}
-	if (match != NULL) {
-		size_t k = 0;
-		for (size_t i = 0; i < n_list; i++) {
-			if (match(&list[i]->base, arg))
-				list[k++] = list[i];
-			else
-				md_free(list[i]);
-		}
-		n_list = k;
-	}
+	n_list = md_keep_matching((void **)list, n_list, match, arg);
 	*out = list;
 	*n = n_list;
 	return 0;

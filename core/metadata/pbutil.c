@@ -213,3 +213,17 @@ void md_elist_fini(struct md_elist *l)
 	l->v = NULL;
 	l->n = l->cap = 0;
 }
+
+size_t md_keep_matching(void **msgs, size_t n, md_match_fn match, void *arg)
+{
+	if (match == NULL)
+		return n;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (match(msgs[i], arg))
+			msgs[k++] = msgs[i];
+		else
+			md_free(msgs[i]);
+	}
+	return k;
+}

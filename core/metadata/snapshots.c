@@ -199,16 +199,7 @@ int md_snapshot_list(struct md_db *db, const char *sn, const char *ns, md_match_
 		md_free_array(list, n_list);
 		return md_sql_error(db->sql, rc, err, "list snapshots");
 	}
-	if (match != NULL) {   /* labels are complete only now */
-		size_t k = 0;
-		for (size_t i = 0; i < n_list; i++) {
-			if (match(&list[i]->base, arg))
-				list[k++] = list[i];
-			else
-				md_free(list[i]);
-		}
-		n_list = k;
-	}
+	n_list = md_keep_matching((void **)list, n_list, match, arg);   /* labels are complete only now */
 	*out = list;
 	*n = n_list;
 	return 0;
