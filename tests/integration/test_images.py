@@ -349,6 +349,19 @@ def _():
         contains(out, "complete (3/3)")
 
 
+@h.test("ctr content fetch brings every blob of an image from the registry, without unpacking")
+def _():
+    if reg is None:
+        raise Failure("docker-registry did not start")
+    ref = "%s/test/ucd:1" % reg.address
+    ns = "fetched"
+    ctr("content", "fetch", "--plain-http", ref, ns=ns, timeout=120)
+    have = content_digests(ns)
+    for dg in [IMG.manifest_digest, IMG.config_digest] + IMG.layer_digests:
+        check(dg in have, "fetched content lacks " + dg)
+    eq(snapshot_keys("overlayfs", ns), set(), "fetch unpacked something")
+
+
 @h.test("pull of a missing tag fails clearly and the daemon keeps serving")
 def _():
     if reg is None:
