@@ -1,8 +1,9 @@
 #!/bin/sh
-# Runs the conformance tester against tests/fixtures/snapshotter/broken.c,
-# which breaks exactly two rules (a VIEW's mounts are writable; remove ignores
-# children), and checks that the tester fails it for exactly those, naming the
-# rules: the cases that see them fail, every other case passes.
+# Runs the conformance tester against the SDK's example snapshotter built with
+# UCD_EXAMPLE_BREAK_RULES (tests/fixtures/snapshotter), which breaks exactly
+# two rules (a VIEW's mounts are writable; remove ignores children), and
+# checks that the tester fails it for exactly those, naming the rules: the
+# cases that see them fail, every other case passes.
 #   expect_violations.sh TESTER BROKEN.so
 set -u
 tester=$1 so=$2

@@ -63,6 +63,16 @@ check "out-of-tree plugin builds against the SDK" \
 	cc $cflags -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden -Wl,-z,defs \
 	-o "$P/lib/ucontainerd/plugins/io.containerd.testing.v1.vendor.so" "$tmp/vendor/vendor.c"
 
+# The SDK's example snapshotter, built out of the tree with its own Makefile
+# against the installed SDK, passes the installed conformance tester.
+ex=$(find "$P/share/doc" -path "*sdk/examples/snapshotter" -type d | head -n 1)
+check "example snapshotter installed with its Makefile" test -f "$ex/Makefile" -a -f "$ex/copy_snapshotter.c"
+cp -r "$ex" "$tmp/example"
+check "example snapshotter builds out of the tree" \
+	make -s -C "$tmp/example" PKG_CONFIG="pkg-config --define-prefix" CFLAGS="-O2 -Werror"
+check "installed conformance tester passes the example" \
+	"$P/bin/ucontainerd-snapshotter-conformance" "$tmp/example/io.containerd.snapshotter.v1.example.so"
+
 sock=$tmp/u.sock
 "$P/bin/ucontainerd" --root "$tmp/root" --state "$tmp/state" --address "$sock" >"$tmp/daemon.log" 2>&1 &
 pid=$!
