@@ -460,6 +460,22 @@ void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
 	dispatch_input(call);
 }
 
+uint8_t *rpc_call_take_bytes(struct rpc_call *call, const ProtobufCBinaryData *field, size_t *len)
+{
+	(void)call;   /* the message belongs to the call's delivery in progress */
+	/* The server owns the message it unpacked and frees it after
+	 * on_message with protobuf_c_message_free_unpacked, which skips a
+	 * bytes field whose data is NULL: handing the buffer over is safe. */
+	ProtobufCBinaryData *f = (ProtobufCBinaryData *)field;
+	uint8_t *data = f->len > 0 ? f->data : NULL;
+	*len = data != NULL ? f->len : 0;
+	if (data != NULL) {
+		f->data = NULL;
+		f->len = 0;
+	}
+	return data;
+}
+
 size_t rpc_call_input_bytes(const struct rpc_call *call)
 {
 	return buf_avail(&call->in);

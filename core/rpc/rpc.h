@@ -118,6 +118,12 @@ size_t rpc_call_pending_bytes(const struct rpc_call *call);
  * or right after the current on_message returns when called inside one.
  * Holding a call that is done is a no-op. */
 void rpc_call_hold_input(struct rpc_call *call, bool hold);
+/* Takes over the buffer of a bytes field of the request message being
+ * delivered to on_message (only there): returns it (free() it when done; NULL
+ * when the field is empty) with its length in *len, and leaves the field
+ * empty so that the message's free after on_message skips it. Saves a copy
+ * of large payloads such as Content.Write chunks. */
+uint8_t *rpc_call_take_bytes(struct rpc_call *call, const ProtobufCBinaryData *field, size_t *len);
 /* Request bytes received and not yet delivered as messages (for tests and
  * debugging of flow control). */
 size_t rpc_call_input_bytes(const struct rpc_call *call);

@@ -98,18 +98,16 @@ static void wreq_fini(struct wreq *r)
 	*r = (struct wreq){0};
 }
 
-static void wreq_copy(struct wreq *r, const WriteRequest *m)
+/* Keeps what the worker needs of request `m`; its data buffer is taken
+ * over, not copied (a chunk is up to a MiB, 256 of them for a 256 MiB blob). */
+static void wreq_copy(struct wreq *r, struct rpc_call *call, const WriteRequest *m)
 {
 	wreq_fini(r);
 	r->action = m->action;
 	r->total = m->total;
 	r->offset = m->offset;
 	r->expected = xstrdup(m->expected ? m->expected : "");
-	if (m->data.len > 0) {
-		r->data = xmalloc(m->data.len);
-		memcpy(r->data, m->data.data, m->data.len);
-		r->len = m->data.len;
-	}
+	r->data = rpc_call_take_bytes(call, &m->data, &r->len);
 	if (m->n_labels > 0) {
 		r->labels = xcalloc(m->n_labels, sizeof *r->labels);
 		for (size_t i = 0; i < m->n_labels; i++) {
@@ -634,7 +632,7 @@ void csvc_write_message(struct rpc_call *call, const ProtobufCMessage *msg)
 	if (ws->ended)
 		return;
 	rpc_call_hold_input(call, true);
-	wreq_copy(&ws->req, m);
+	wreq_copy(&ws->req, call, m);
 	if (ws->opened)
 		return begin_step(ws);
 	/* The first message: containerd's metadata Writer. */
