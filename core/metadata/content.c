@@ -267,14 +267,6 @@ struct update_args {
 	size_t n_paths;
 };
 
-static const char *kv_lookup(const struct md_kv *kv, size_t n, const char *key)
-{
-	for (size_t i = n; i-- > 0;)
-		if (kv[i].key != NULL && strcmp(kv[i].key, key) == 0)
-			return str(kv[i].value);
-	return "";
-}
-
 static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct update_args *a = arg;
@@ -308,7 +300,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 		if (strcmp(path, "labels") == 0) {
 			r = replace_labels(db, a->ns, a->digest, a->labels, a->n_labels, err);
 		} else {
-			const char *key = path + 7, *value = kv_lookup(a->labels, a->n_labels, key);
+			const char *key = path + 7, *value = md_kv_lookup(a->labels, a->n_labels, key);
 			if ((r = md_validate_label(key, value, err)) < 0)
 				return error_wrap(err, "info.Labels");
 			r = put_label(db, a->ns, a->digest, key, value, err);

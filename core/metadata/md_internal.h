@@ -99,6 +99,9 @@ void md_elist_init(struct md_elist *l, ProtobufCMessage *const *entries, size_t 
 void md_elist_set(struct md_elist *l, const char *key, ProtobufCMessage *entry);
 void md_elist_fini(struct md_elist *l);
 
+/* The value of `key` among borrowed labels (the last one wins, as in the Go
+ * map containerd builds from the wire), "" when absent or NULL. */
+const char *md_kv_lookup(const struct md_kv *kv, size_t n, const char *key);
 /* Keeps, in order, the messages `match` accepts (all when match is NULL),
  * frees the others, and returns how many are left. */
 size_t md_keep_matching(void **msgs, size_t n, md_match_fn match, void *arg);

@@ -207,14 +207,6 @@ struct update_args {
 	size_t n_paths;
 };
 
-static const char *kv_lookup(const struct md_kv *kv, size_t n, const char *key)
-{
-	for (size_t i = n; i-- > 0;)
-		if (kv[i].key != NULL && strcmp(kv[i].key, key) == 0)
-			return kv[i].value ? kv[i].value : "";
-	return "";
-}
-
 static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 {
 	struct update_args *a = arg;
@@ -230,7 +222,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 		const char *path = a->paths[i] ? a->paths[i] : "";
 		if (strncmp(path, "labels.", 7) == 0) {
 			const char *key = path + 7;
-			r = put_label(db, a->name, key, kv_lookup(a->labels, a->n_labels, key), err);
+			r = put_label(db, a->name, key, md_kv_lookup(a->labels, a->n_labels, key), err);
 		} else if (strcmp(path, "labels") == 0) {
 			/* Not in containerd 1.6 (which rejects it): replaces all labels. */
 			if ((r = clear_labels(db, a->name, err)) == 0)

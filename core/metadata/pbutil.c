@@ -227,3 +227,11 @@ size_t md_keep_matching(void **msgs, size_t n, md_match_fn match, void *arg)
 	}
 	return k;
 }
+
+const char *md_kv_lookup(const struct md_kv *kv, size_t n, const char *key)
+{
+	for (size_t i = n; i-- > 0;)
+		if (kv[i].key != NULL && strcmp(kv[i].key, key) == 0)
+			return kv[i].value ? kv[i].value : "";
+	return "";
+}

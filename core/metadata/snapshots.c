@@ -85,15 +85,6 @@ static int validate_labels(const struct md_kv *labels, size_t n, struct ucd_erro
 	return 0;
 }
 
-/* The value a Go map built from these pairs would hold: the last wins. */
-static const char *kv_lookup(const struct md_kv *kv, size_t n, const char *key)
-{
-	for (size_t i = n; i-- > 0;)
-		if (strcmp(str(kv[i].key), key) == 0)
-			return str(kv[i].value);
-	return NULL;
-}
-
 /* --- rows ---------------------------------------------------------------------- */
 
 void md_snapshot_ref_fini(struct md_snapshot_ref *r)
@@ -521,7 +512,7 @@ static int do_update(struct md_db *db, void *arg, struct ucd_error **err)
 		const char *path = str(a->paths[i]);
 		if (strncmp(path, "labels.", 7) == 0) {
 			const char *label = path + 7;
-			const char *value = kv_lookup(a->labels, a->n_labels, label);
+			const char *value = md_kv_lookup(a->labels, a->n_labels, label);
 			struct md_kv kv = { label, str(value) };
 			if ((r = validate_labels(&kv, 1, err)) < 0 ||
 			    (r = put_label(db, a->sn, a->ns, a->key, label, kv.value, err)) < 0)

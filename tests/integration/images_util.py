@@ -107,26 +107,23 @@ def _config(diff_ids, arch="amd64", cmd=("/bin/sh",)):
     }, sort_keys=True).encode()
 
 
-def write_oci_archive(path, name, layers):
-    """An OCI layout archive at `path` of one linux/amd64 image `name` made of
-    `layers` [(raw tar, gzip), ...]; returns its Image."""
-    img = Image()
-    img.name = name
-    img.diff_ids = [sha256(raw) for raw, _ in layers]
-    img.layer_digests = [sha256(gz) for _, gz in layers]
-    config = _config(img.diff_ids)
-    img.config_digest = sha256(config)
-    manifest = json.dumps({
+def _manifest(config, layers):
+    """An OCI image manifest of `config` and gzip `layers` [(raw, gz)]."""
+    return json.dumps({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": img.config_digest, "size": len(config)},
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
         "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(gz), "size": len(gz)} for _, gz in layers],
     }, sort_keys=True).encode()
-    img.manifest_digest = sha256(manifest)
-    index = json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": OCI_MANIFEST, "digest": img.manifest_digest, "size": len(manifest),
-        "platform": {"architecture": "amd64", "os": "linux"},
-        "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "1"}}]},
-        sort_keys=True).encode()
+
+
+def _named(desc, name):
+    """An index entry that ctr imports as image `name`."""
+    return dict(desc, annotations={"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "1"})
+
+
+def _write_layout(path, top, blobs):
+    """An OCI layout archive: index.json listing `top`, and every blob."""
+    index = json.dumps({"schemaVersion": 2, "manifests": top}, sort_keys=True).encode()
     with tarfile.open(path, "w") as t:
         def add(n, b):
             ti = tarfile.TarInfo(n)
@@ -135,10 +132,32 @@ def write_oci_archive(path, name, layers):
             t.addfile(ti, io.BytesIO(b))
         add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         add("index.json", index)
-        add("blobs/sha256/" + img.config_digest[7:], config)
-        add("blobs/sha256/" + img.manifest_digest[7:], manifest)
-        for _, gz in layers:
-            add("blobs/sha256/" + sha256(gz)[7:], gz)
+        for d, b in blobs.items():
+            add("blobs/sha256/" + d[7:], b)
+
+
+def _oci_image(name, layers):
+    """An Image for `layers` (not written yet) and its blobs."""
+    img = Image()
+    img.name = name
+    img.diff_ids = [sha256(raw) for raw, _ in layers]
+    img.layer_digests = [sha256(gz) for _, gz in layers]
+    config = _config(img.diff_ids)
+    manifest = _manifest(config, layers)
+    img.config_digest = sha256(config)
+    img.manifest_digest = sha256(manifest)
+    blobs = {img.config_digest: config, img.manifest_digest: manifest}
+    blobs.update({sha256(gz): gz for _, gz in layers})
+    img.desc = {"mediaType": OCI_MANIFEST, "digest": img.manifest_digest, "size": len(manifest),
+                "platform": {"architecture": "amd64", "os": "linux"}}
+    return img, blobs
+
+
+def write_oci_archive(path, name, layers):
+    """An OCI layout archive at `path` of one linux/amd64 image `name` made of
+    `layers` [(raw tar, gzip), ...]; returns its Image."""
+    img, blobs = _oci_image(name, layers)
+    _write_layout(path, [_named(img.desc, name)], blobs)
     img.path = path
     return img
 
@@ -153,15 +172,13 @@ def build_image(tmpdir, fmt="oci", name="docker.io/library/ucdtest:1", tag="a", 
     for i in range(extra_layers):
         data = hashlib.sha256(("%s-%d" % (tag, i)).encode()).digest() * max(1, extra_size // 32)
         layers.append(_layer([("extra", "d", None, 0o755, None), ("extra/l%d" % i, "f", data, 0o644, None)]))
-    diff_ids = [sha256(raw) for raw, _ in layers]
-    config = _config(diff_ids)
-    img = Image()
-    img.name = name
-    img.diff_ids = diff_ids
-    img.layer_digests = [sha256(gz) for _, gz in layers]
-    img.config_digest = sha256(config)
-    blobs = {}
     if fmt == "docker":
+        img = Image()
+        img.name = name
+        img.diff_ids = [sha256(raw) for raw, _ in layers]
+        img.layer_digests = [sha256(gz) for _, gz in layers]
+        config = _config(img.diff_ids)
+        img.config_digest = sha256(config)
         path = os.path.join(tmpdir, "docker-%s.tar" % tag)
         files = {}
         names = []
@@ -183,55 +200,26 @@ def build_image(tmpdir, fmt="oci", name="docker.io/library/ucdtest:1", tag="a", 
         img.manifest_digest = None   # ctr converts it to an OCI/docker manifest itself
         return img
 
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": img.config_digest, "size": len(config)},
-        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(gz), "size": len(gz)} for _, gz in layers],
-    }, sort_keys=True).encode()
-    img.manifest_digest = sha256(manifest)
-    blobs[img.config_digest] = config
-    blobs[img.manifest_digest] = manifest
-    for _, gz in layers:
-        blobs[sha256(gz)] = gz
-    manifests = [{"mediaType": OCI_MANIFEST, "digest": img.manifest_digest, "size": len(manifest),
-                  "platform": {"architecture": "amd64", "os": "linux"}}]
-    if multi_platform:
-        # an arm64 variant with its own (tiny) layer and config
-        raw, gz = _layer([("arm", "f", b"arm64\n", 0o644, None)])
-        cfg = _config([sha256(raw)], arch="arm64")
-        man = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                          "config": {"mediaType": OCI_CONFIG, "digest": sha256(cfg), "size": len(cfg)},
-                          "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(gz), "size": len(gz)}]},
-                         sort_keys=True).encode()
-        blobs.update({sha256(cfg): cfg, sha256(man): man, sha256(gz): gz})
-        manifests.append({"mediaType": OCI_MANIFEST, "digest": sha256(man), "size": len(man),
-                          "platform": {"architecture": "arm64", "os": "linux"}})
-        img.arm_layer = sha256(gz)
-        img.arm_manifest = sha256(man)
-    if multi_platform:
-        sub_index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests},
-                               sort_keys=True).encode()
-        blobs[sha256(sub_index)] = sub_index
-        img.index_digest = sha256(sub_index)
-        top = [{"mediaType": OCI_INDEX, "digest": sha256(sub_index), "size": len(sub_index),
-                "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "1"}}]
-    else:
-        top = [dict(manifests[0], annotations={"io.containerd.image.name": name,
-                                                "org.opencontainers.image.ref.name": "1"})]
-    index = json.dumps({"schemaVersion": 2, "manifests": top}, sort_keys=True).encode()
     path = os.path.join(tmpdir, "oci-%s.tar" % tag)
-    with tarfile.open(path, "w") as t:
-        def add(n, b):
-            ti = tarfile.TarInfo(n)
-            ti.size = len(b)
-            ti.mtime = 1700000000
-            t.addfile(ti, io.BytesIO(b))
-        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        add("index.json", index)
-        for d, b in blobs.items():
-            add("blobs/sha256/" + d[7:], b)
+    if not multi_platform:
+        return write_oci_archive(path, name, layers)
+    img, blobs = _oci_image(name, layers)
+    # an arm64 variant with its own (tiny) layer and config, under one index
+    arm = [_layer([("arm", "f", b"arm64\n", 0o644, None)])]
+    cfg = _config([sha256(arm[0][0])], arch="arm64")
+    man = _manifest(cfg, arm)
+    blobs.update({sha256(cfg): cfg, sha256(man): man, sha256(arm[0][1]): arm[0][1]})
+    img.arm_layer = sha256(arm[0][1])
+    img.arm_manifest = sha256(man)
+    manifests = [img.desc, {"mediaType": OCI_MANIFEST, "digest": sha256(man), "size": len(man),
+                            "platform": {"architecture": "arm64", "os": "linux"}}]
+    sub_index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests},
+                           sort_keys=True).encode()
+    blobs[sha256(sub_index)] = sub_index
+    img.index_digest = sha256(sub_index)
+    _write_layout(path, [_named({"mediaType": OCI_INDEX, "digest": sha256(sub_index), "size": len(sub_index)},
+                                name)], blobs)
     img.path = path
-    img.blobs = blobs
     return img
 
 
