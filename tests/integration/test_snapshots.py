@@ -239,11 +239,13 @@ def ctr_workflow(sn):
     r = ctr_sn(sn, "rm", "base", ns=ns, check=False)
     check(r.returncode != 0, "rm of a parent must fail")
     contains(r.stderr, "cannot remove snapshot with child: failed precondition")
+    gcs = d.gc_count()
     ctr_sn(sn, "rm", "v1", "v0", ns=ns)
     ctr_sn(sn, "rm", "layer2", ns=ns)
     ctr_sn(sn, "rm", "base", ns=ns)
     eq(ls_rows(ctr_sn(sn, "ls", ns=ns).stdout), {}, "everything removed")
     d.ctr("namespaces", "rm", ns, ns="default")
+    d.wait_gc(gcs)   # before the next test makes unreferenced views
 
 
 @h.test("ctr snapshots on the fake snapshotter: prepare/mounts/commit/view/ls/info/label/usage/tree/rm")
@@ -267,8 +269,10 @@ def _():
     check(r.returncode != 0 and 'snapshot "w2": already exists' in r.stderr, r.stderr)
     r = d.ctr("snapshots", "--snapshotter", "nope", "ls", ns=ns, check=False)
     check(r.returncode != 0 and "snapshotter not loaded: nope" in r.stderr, r.stderr)
+    gcs = d.gc_count()
     ctr_sn(sn, "rm", "w2", "v", "base", ns=ns)
     eq(ls_rows(ctr_sn(sn, "ls", ns=ns).stdout), {}, "all removed")
+    d.wait_gc(gcs)   # before the next test makes unreferenced views
 
 
 for _sn in REAL:
