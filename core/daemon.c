@@ -141,6 +141,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("received %s, shutting down", strsignal(signum));
 	notify_systemd("STOPPING=1");
 	svc_leases_shutdown(&d->svc);
+	svc_events_ttrpc_stop(&d->svc);
 	gc_shutdown(d->svc.gc);
 	rpc_server_close(d->svc.server, after_close, d);
 }
@@ -266,6 +267,11 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 			builtins[i].serve(&d.svc);
 	}
 
+	/* Shims publish their events here; the socket exists before any
+	 * runtime starts a shim. */
+	if (svc_events_ttrpc_start(&d.svc, &err) < 0)
+		goto out;
+
 	uv_signal_init(&loop, &d.sigterm);
 	uv_signal_init(&loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
@@ -290,6 +296,7 @@ out:
 		log_msg(LOG_FATAL, NULL, "%s", err->msg);
 		error_free(err);
 		svc_leases_shutdown(&d.svc);
+		svc_events_ttrpc_stop(&d.svc);
 		gc_shutdown(d.svc.gc);
 		if (d.svc.server != NULL) {
 			/* Close what was started (and remove the socket we bound). */

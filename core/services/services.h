@@ -10,6 +10,8 @@ struct events;
 struct registry;
 struct config;
 struct gc;
+struct ttrpc_server;
+struct ucd_error;
 
 struct svc_ctx {
 	uv_loop_t *loop;
@@ -20,6 +22,7 @@ struct svc_ctx {
 	const struct config *config;
 	const char *uuid;          /* this daemon's persistent server UUID (introspection) */
 	struct gc *gc;             /* core/gc/gc.h: the garbage collector */
+	struct ttrpc_server *ttrpc; /* the `.ttrpc` socket for shims (events_ttrpc.c) */
 };
 
 void svc_version_register(struct svc_ctx *ctx);
@@ -38,5 +41,10 @@ void svc_content_register(struct svc_ctx *ctx);
 void svc_snapshots_register(struct svc_ctx *ctx);
 /* containerd.services.diff.v1.Diff: layer apply and diff (core/diff). */
 void svc_diff_register(struct svc_ctx *ctx);
+/* The ttrpc socket where shims forward events (events_ttrpc.c): its path
+ * (the config's [ttrpc] address, else "<grpc address>.ttrpc"; free it). */
+char *svc_ttrpc_address(const struct config *cfg);
+int svc_events_ttrpc_start(struct svc_ctx *ctx, struct ucd_error **err);
+void svc_events_ttrpc_stop(struct svc_ctx *ctx);
 /* Stops timers a service started (lease expiry); before the loop closes. */
 void svc_leases_shutdown(struct svc_ctx *ctx);

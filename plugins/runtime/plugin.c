@@ -1,21 +1,88 @@
-/* io.containerd.runtime.v2.task: runtime v2 task manager (shims).
- *
- * Registration glue only. The implementation arrives in a later release;
- * until then init skips with an honest reason, so `ctr plugins ls` shows
- * the plugin as "skip" and nothing relies on what is not there.
- * It declares no config fields (it honors none yet) and claims no
- * capability, export or platform.
- */
-#include <ucontainerd/ucontainerd.h>
+/* io.containerd.runtime.v2.task: the runtime v2 task manager. It starts one
+ * shim per task (ours, ucontainerd-shim, by default for
+ * io.containerd.runc.v2; any containerd-shim-<name>-<version> for other
+ * runtime names), talks to it over ttrpc and reconnects to the shims that
+ * outlived a daemon restart. The core's Tasks service drives it through
+ * runtime_ops.h. */
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-/* As containerd 1.6's runtime/v2 task manager: the event exchange and metadata. */
+#include "runtime.h"
+
+#if defined(__x86_64__)
+#define UCD_RUNTIME_ARCH "amd64"
+#elif defined(__aarch64__)
+#define UCD_RUNTIME_ARCH "arm64"
+#else
+#define UCD_RUNTIME_ARCH "unknown"
+#endif
+
 static const char *const rt_requires[] = {"io.containerd.event.v1", "io.containerd.metadata.v1", NULL};
 
-static int rt_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
-                    struct ucd_error **err)
+static const struct ucd_config_field rt_fields[] = {
+	UCD_FIELD_STRING(struct rt_config, runc_shim, "runc_shim", "\"ucontainerd-shim\"",
+			 "the shim binary for runtime io.containerd.runc.v2: ucontainerd's own by default; "
+			 "\"containerd-shim-runc-v2\" uses containerd's; a name is looked up next to the "
+			 "daemon binary, then in PATH"),
+	UCD_FIELD_STRING(struct rt_config, binary_name, "binary_name", "\"\"",
+			 "the OCI runtime for io.containerd.runc.v2 tasks whose options name none (empty: runc)"),
+	UCD_FIELD_STRING(struct rt_config, root, "root", "\"\"",
+			 "the OCI runtime's state root for tasks whose options name none (empty: the shim's default)"),
+	UCD_FIELD_BOOL(struct rt_config, systemd_cgroup, "systemd_cgroup", "false",
+		       "use the systemd cgroup driver for tasks whose options do not say"),
+	UCD_FIELD_END,
+};
+
+static char *dir_of_self(void)
 {
-	host->error_new(err, UCD_UNIMPLEMENTED, 0, "runtime v2 task manager (shims): not implemented in this release yet");
-	return UCD_PLUGIN_SKIP;
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0)
+		return strdup("");
+	buf[n] = 0;
+	char *slash = strrchr(buf, '/');
+	if (slash != NULL)
+		*slash = 0;
+	return strdup(buf);
+}
+
+static int rt_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
+		   struct ucd_error **err)
+{
+	/* As containerd's task manager: the platform it runs, and its two
+	 * directories (bundles live under state; root is kept for parity). */
+	if (mkdir(ic->root, 0711) < 0 && errno != EEXIST)
+		return host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", ic->root, strerror(errno));
+	if (mkdir(ic->state, 0711) < 0 && errno != EEXIST)
+		return host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", ic->state, strerror(errno));
+	host->platform_add(ic, "linux", UCD_RUNTIME_ARCH, "", NULL);
+	struct runtime *rt = calloc(1, sizeof *rt);
+	if (rt == NULL)
+		return host->error_new(err, UCD_RESOURCE_EXHAUSTED, 0, "runtime: out of memory");
+	rt->host = host;
+	rt->ic = ic;
+	rt->cfg = *(const struct rt_config *)ic->config;
+	rt->state = strdup(ic->state);
+	rt->exe_dir = dir_of_self();
+	out->self = rt;
+	out->ops = &rt_ops;
+	return 0;
+}
+
+static void rt_close(void *self)
+{
+	struct runtime *rt = self;
+	if (rt == NULL)
+		return;
+	if (!rt->detached)
+		rt_ops.detach(rt);
+	free(rt->state);
+	free(rt->exe_dir);
+	free(rt);
 }
 
 static const struct ucd_plugin_desc rt_desc = {
@@ -23,6 +90,9 @@ static const struct ucd_plugin_desc rt_desc = {
 	.type = "io.containerd.runtime.v2",
 	.id = "task",
 	.requires_types = rt_requires,
+	.config = rt_fields,
+	.config_size = sizeof(struct rt_config),
 	.init = rt_init,
+	.close = rt_close,
 };
 UCD_PLUGIN_DEFINE(rt_desc)

@@ -1,0 +1,617 @@
+/* The task manager: one entry per task (namespace, id), each with the ttrpc
+ * connection to its shim. It creates tasks (bundle, shim `start`, Create),
+ * forwards calls, deletes tasks (Delete, Shutdown, bundle removed), finds
+ * the shims that outlived a restart, and cleans up after a shim that died
+ * (shim `delete`, then the core reports the task's exit). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "containerd/runtime/v2/task/shim.pb-c.h"
+#include "google/protobuf/any.pb-c.h"
+#include "runtime.h"
+#include "ttrpc/ttrpc_conn.h"
+
+#define TASK_SERVICE "containerd.task.v2.Task"
+
+/* --- tasks ------------------------------------------------------------------- */
+
+static struct rt_task *task_find(struct runtime *rt, const char *ns, const char *id)
+{
+	for (struct rt_task *t = rt->tasks; t != NULL; t = t->next)
+		if (strcmp(t->ns, ns) == 0 && strcmp(t->id, id) == 0)
+			return t;
+	return NULL;
+}
+
+static struct rt_task *task_add(struct runtime *rt, const char *ns, const char *id)
+{
+	struct rt_task *t = calloc(1, sizeof *t);
+	t->rt = rt;
+	t->ns = strdup(ns);
+	t->id = strdup(id);
+	if (asprintf(&t->bundle, "%s/%s/%s", rt->state, ns, id) < 0)
+		abort();
+	t->refs = 1;   /* the manager's list */
+	t->next = rt->tasks;
+	rt->tasks = t;
+	return t;
+}
+
+static void task_ref(struct rt_task *t)
+{
+	t->refs++;
+}
+
+static void task_unref(struct rt_task *t)
+{
+	if (--t->refs > 0)
+		return;
+	free(t->ns);
+	free(t->id);
+	free(t->bundle);
+	free(t->shim);
+	free(t);
+}
+
+/* Takes the task out of the manager's list (its name is free again). */
+static void task_remove(struct runtime *rt, struct rt_task *t)
+{
+	for (struct rt_task **p = &rt->tasks; *p != NULL; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			t->next = NULL;
+			task_unref(t);
+			return;
+		}
+	}
+}
+
+/* --- answers that must come later than the call -------------------------------- */
+
+struct later {
+	uv_timer_t timer;
+	ucd_runtime_done done;
+	void *arg;
+	struct ucd_error *err;
+};
+
+static void later_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void later_fire(uv_timer_t *tm)
+{
+	struct later *l = tm->data;
+	l->done(l->arg, l->err, NULL, 0);
+	uv_close((uv_handle_t *)&l->timer, later_closed);
+}
+
+static void fail_later(struct runtime *rt, ucd_runtime_done done, void *arg, struct ucd_error *err)
+{
+	struct later *l = calloc(1, sizeof *l);
+	l->done = done;
+	l->arg = arg;
+	l->err = err;
+	uv_timer_init(rt->env.loop, &l->timer);
+	l->timer.data = l;
+	uv_timer_start(&l->timer, later_fire, 0, 0);
+}
+
+/* A ttrpc status as an error the core can hand to its client. */
+static struct ucd_error *status_error(struct runtime *rt, int code, const char *msg, const char *prefix)
+{
+	struct ucd_error *e = NULL;
+	if (prefix != NULL)
+		rt->host->error_new(&e, code, 0, "%s: %s", prefix, msg ? msg : "");
+	else
+		rt->host->error_new(&e, code, 0, "%s", msg ? msg : "");
+	return e;
+}
+
+/* --- a shim that died ---------------------------------------------------------- */
+
+static void dead_deleted(void *arg, const uint8_t *resp, size_t len, struct ucd_error *err)
+{
+	struct rt_task *t = arg;
+	struct runtime *rt = t->rt;
+	uint32_t pid = 0, status = 137;
+	int64_t sec = time(NULL);
+	int32_t nsec = 0;
+	if (err != NULL) {
+		rt->host->log(rt->ic, UCD_LOG_WARN, "cleanup of dead shim of task %s/%s: %s", t->ns, t->id, err->msg);
+		rt->host->error_free(err);
+	} else {
+		Containerd__Task__V2__DeleteResponse *d = containerd__task__v2__delete_response__unpack(NULL, len, resp);
+		if (d != NULL) {
+			pid = d->pid;
+			status = d->exit_status;
+			if (d->exited_at != NULL) {
+				sec = d->exited_at->seconds;
+				nsec = d->exited_at->nanos;
+			}
+			containerd__task__v2__delete_response__free_unpacked(d, NULL);
+		}
+	}
+	if (!rt->detached) {
+		bundle_remove(rt, t->bundle);
+		task_remove(rt, t);
+		if (rt->env.task_gone != NULL)
+			rt->env.task_gone(rt->env.arg, t->ns, t->id, pid, status, sec, nsec);
+	}
+	task_unref(t);
+}
+
+/* containerd's cleanupAfterDeadShim: the shim's `delete` command undoes
+ * what the shim left (runc state, rootfs mount) and tells the exit status. */
+static void cleanup_dead(struct runtime *rt, struct rt_task *t)
+{
+	if (t->gone)
+		return;
+	t->gone = true;
+	t->conn = NULL;
+	rt->host->log(rt->ic, UCD_LOG_WARN, "shim of task %s/%s is gone: cleaning up", t->ns, t->id);
+	task_ref(t);
+	if (t->shim == NULL) {
+		dead_deleted(t, NULL, 0, NULL);
+		return;
+	}
+	shim_delete(rt, t, dead_deleted, t);
+}
+
+static void on_shim_close(void *arg, struct ttrpc_conn *c)
+{
+	struct rt_task *t = arg;
+	struct runtime *rt = t->rt;
+	if (t->conn == c)
+		t->conn = NULL;
+	if (rt->detached || t->deleting)
+		return;
+	cleanup_dead(rt, t);
+}
+
+static void adopt(struct rt_task *t, struct ttrpc_conn *c)
+{
+	t->conn = c;
+	ttrpc_on_close(c, on_shim_close, t);
+}
+
+/* --- create -------------------------------------------------------------------- */
+
+struct create {
+	struct runtime *rt;
+	struct rt_task *t;
+	uint8_t *request;
+	size_t request_len;
+	uint8_t *opts;
+	size_t opts_len;
+	ucd_runtime_done done;
+	void *arg;
+	struct ucd_error *err;   /* the failure being cleaned up after */
+};
+
+static void create_free(struct create *c)
+{
+	free(c->request);
+	free(c->opts);
+	task_unref(c->t);
+	free(c);
+}
+
+static void create_fail_done(struct create *c)
+{
+	struct runtime *rt = c->rt;
+	struct rt_task *t = c->t;
+	t->deleting = true;
+	if (t->conn != NULL)
+		ttrpc_close(t->conn);
+	t->conn = NULL;
+	if (!rt->detached) {
+		bundle_remove(rt, t->bundle);
+		task_remove(rt, t);
+	}
+	c->done(c->arg, c->err, NULL, 0);
+	create_free(c);
+}
+
+static void create_shutdown_reply(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	create_fail_done(arg);
+}
+
+/* A shim that started but could not create the task is told to go. */
+static void create_fail(struct create *c, struct ucd_error *err)
+{
+	c->err = err;
+	if (c->t->conn == NULL || c->rt->detached) {
+		create_fail_done(c);
+		return;
+	}
+	c->t->deleting = true;
+	Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+	sr.id = c->t->id;
+	sr.now = true;
+	uint8_t buf[512];
+	size_t n = containerd__task__v2__shutdown_request__get_packed_size(&sr);
+	if (n > sizeof buf) {
+		create_fail_done(c);
+		return;
+	}
+	containerd__task__v2__shutdown_request__pack(&sr, buf);
+	ttrpc_call(c->t->conn, TASK_SERVICE, "Shutdown", c->t->ns, buf, n, 0, create_shutdown_reply, c);
+}
+
+static void created(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	struct create *c = arg;
+	if (code != 0) {
+		create_fail(c, status_error(c->rt, code, msg, "failed to create shim task"));
+		return;
+	}
+	c->done(c->arg, NULL, p, len);
+	create_free(c);
+}
+
+static void send_create(struct create *c)
+{
+	Containerd__Task__V2__CreateTaskRequest *req =
+		containerd__task__v2__create_task_request__unpack(NULL, c->request_len, c->request);
+	if (req == NULL) {
+		struct ucd_error *e = NULL;
+		RT_ERR(c->rt, &e, UCD_INTERNAL, "runtime: undecodable CreateTaskRequest from the core");
+		create_fail(c, e);
+		return;
+	}
+	char *old_bundle = req->bundle;
+	Google__Protobuf__Any *old_opts = req->options, *any = NULL;
+	req->bundle = c->t->bundle;
+	if (c->opts_len > 0)
+		any = google__protobuf__any__unpack(NULL, c->opts_len, c->opts);
+	req->options = any;
+	size_t n = containerd__task__v2__create_task_request__get_packed_size(req);
+	uint8_t *buf = malloc(n ? n : 1);
+	containerd__task__v2__create_task_request__pack(req, buf);
+	req->bundle = old_bundle;
+	req->options = old_opts;
+	containerd__task__v2__create_task_request__free_unpacked(req, NULL);
+	if (any != NULL)
+		google__protobuf__any__free_unpacked(any, NULL);
+	ttrpc_call(c->t->conn, TASK_SERVICE, "Create", c->t->ns, buf, n, 0, created, c);
+	free(buf);
+}
+
+static void create_connected(void *arg, struct ttrpc_conn *conn, struct ucd_error *err)
+{
+	struct create *c = arg;
+	if (err != NULL) {
+		struct ucd_error *e = status_error(c->rt, UCD_UNAVAILABLE, err->msg, "failed to connect to shim");
+		free(err->msg);   /* made by the ttrpc code with the C allocator */
+		free(err);
+		create_fail(c, e);
+		return;
+	}
+	if (c->rt->detached) {
+		ttrpc_close(conn);
+		struct ucd_error *e = NULL;
+		RT_ERR(c->rt, &e, UCD_UNAVAILABLE, "daemon shutting down");
+		create_fail(c, e);
+		return;
+	}
+	adopt(c->t, conn);
+	send_create(c);
+}
+
+static void on_started(void *arg, char *address, struct ucd_error *err)
+{
+	struct create *c = arg;
+	if (err != NULL) {
+		create_fail(c, err);
+		return;
+	}
+	ttrpc_connect(c->rt->env.loop, address, create_connected, c);
+	free(address);
+}
+
+static void rt_create(void *self, const struct ucd_runtime_create *in, ucd_runtime_done done, void *arg)
+{
+	struct runtime *rt = self;
+	struct ucd_error *err = NULL;
+	if (task_find(rt, in->ns, in->id) != NULL) {
+		RT_ERR(rt, &err, UCD_ALREADY_EXISTS, "task %s: already exists", in->id);
+		fail_later(rt, done, arg, err);
+		return;
+	}
+	char *shim = shim_resolve(rt, in->runtime, &err);
+	if (shim == NULL) {
+		fail_later(rt, done, arg, err);
+		return;
+	}
+	struct rt_task *t = task_add(rt, in->ns, in->id);
+	t->shim = shim;
+	if (bundle_create(rt, t, in->spec, in->spec_len, &err) < 0) {
+		bundle_remove(rt, t->bundle);
+		task_remove(rt, t);
+		fail_later(rt, done, arg, err);
+		return;
+	}
+	struct create *c = calloc(1, sizeof *c);
+	c->rt = rt;
+	c->t = t;
+	task_ref(t);
+	c->done = done;
+	c->arg = arg;
+	c->request = malloc(in->request_len ? in->request_len : 1);
+	memcpy(c->request, in->request, in->request_len);
+	c->request_len = in->request_len;
+	c->opts = options_merge(rt, in->runtime, in->task_options, in->task_options_len, in->runtime_options,
+				in->runtime_options_len, &c->opts_len);
+	shim_start(rt, t, c->opts, c->opts_len, on_started, c);
+}
+
+/* --- calls --------------------------------------------------------------------- */
+
+struct call {
+	struct runtime *rt;
+	struct rt_task *t;
+	ucd_runtime_done done;
+	void *arg;
+};
+
+static void call_reply(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	struct call *c = arg;
+	if (code != 0)
+		c->done(c->arg, status_error(c->rt, code, msg, NULL), NULL, 0);
+	else
+		c->done(c->arg, NULL, p, len);
+	task_unref(c->t);
+	free(c);
+}
+
+/* The task's live connection, or an error answered later. */
+static struct rt_task *usable(struct runtime *rt, const char *ns, const char *id, ucd_runtime_done done, void *arg)
+{
+	struct ucd_error *err = NULL;
+	struct rt_task *t = task_find(rt, ns, id);
+	if (t == NULL || t->gone)
+		RT_ERR(rt, &err, UCD_NOT_FOUND, "task %s not found", id);
+	else if (t->conn == NULL)
+		RT_ERR(rt, &err, UCD_UNAVAILABLE, "task %s: shim not connected", id);
+	if (err != NULL) {
+		fail_later(rt, done, arg, err);
+		return NULL;
+	}
+	return t;
+}
+
+static void rt_call(void *self, const char *ns, const char *id, const char *method, const uint8_t *req, size_t len,
+		    ucd_runtime_done done, void *arg)
+{
+	struct runtime *rt = self;
+	struct rt_task *t = usable(rt, ns, id, done, arg);
+	if (t == NULL)
+		return;
+	struct call *c = calloc(1, sizeof *c);
+	c->rt = rt;
+	c->t = t;
+	task_ref(t);
+	c->done = done;
+	c->arg = arg;
+	ttrpc_call(t->conn, TASK_SERVICE, method, ns, req, len, 0, call_reply, c);
+}
+
+/* --- delete -------------------------------------------------------------------- */
+
+struct del {
+	struct runtime *rt;
+	struct rt_task *t;
+	ucd_runtime_done done;
+	void *arg;
+	uint8_t *resp;
+	size_t resp_len;
+};
+
+static void del_finish(struct del *d)
+{
+	struct runtime *rt = d->rt;
+	if (d->t->conn != NULL)
+		ttrpc_close(d->t->conn);
+	d->t->conn = NULL;
+	if (!rt->detached) {
+		bundle_remove(rt, d->t->bundle);
+		task_remove(rt, d->t);
+	}
+	d->done(d->arg, NULL, d->resp, d->resp_len);
+	free(d->resp);
+	task_unref(d->t);
+	free(d);
+}
+
+static void del_shutdown_reply(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	del_finish(arg);   /* the shim exits: its answer, or the closed connection, ends it */
+}
+
+static void del_deleted(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	struct del *d = arg;
+	if (code != 0) {
+		d->t->deleting = false;
+		d->done(d->arg, status_error(d->rt, code, msg, NULL), NULL, 0);
+		task_unref(d->t);
+		free(d);
+		return;
+	}
+	d->resp = malloc(len ? len : 1);
+	memcpy(d->resp, p, len);
+	d->resp_len = len;
+	if (d->t->conn == NULL) {
+		del_finish(d);
+		return;
+	}
+	Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+	sr.id = d->t->id;
+	uint8_t buf[512];
+	size_t n = containerd__task__v2__shutdown_request__get_packed_size(&sr);
+	if (n > sizeof buf) {
+		del_finish(d);
+		return;
+	}
+	containerd__task__v2__shutdown_request__pack(&sr, buf);
+	ttrpc_call(d->t->conn, TASK_SERVICE, "Shutdown", d->t->ns, buf, n, 0, del_shutdown_reply, d);
+}
+
+static void rt_delete(void *self, const char *ns, const char *id, ucd_runtime_done done, void *arg)
+{
+	struct runtime *rt = self;
+	struct rt_task *t = usable(rt, ns, id, done, arg);
+	if (t == NULL)
+		return;
+	if (t->deleting) {
+		struct ucd_error *err = NULL;
+		RT_ERR(rt, &err, UCD_FAILED_PRECONDITION, "task %s: being deleted", id);
+		fail_later(rt, done, arg, err);
+		return;
+	}
+	struct del *d = calloc(1, sizeof *d);
+	d->rt = rt;
+	d->t = t;
+	task_ref(t);
+	d->done = done;
+	d->arg = arg;
+	t->deleting = true;   /* the shim will go: its closing connection is expected */
+	Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+	dr.id = t->id;
+	uint8_t buf[512];
+	size_t n = containerd__task__v2__delete_request__get_packed_size(&dr);
+	if (n > sizeof buf)
+		n = 0;
+	else
+		containerd__task__v2__delete_request__pack(&dr, buf);
+	ttrpc_call(t->conn, TASK_SERVICE, "Delete", ns, buf, n, 0, del_deleted, d);
+}
+
+/* --- list ---------------------------------------------------------------------- */
+
+static char **rt_list(void *self, const char *ns)
+{
+	struct runtime *rt = self;
+	size_t n = 0, i = 0;
+	for (struct rt_task *t = rt->tasks; t != NULL; t = t->next)
+		n++;
+	char **out = rt->host->alloc((n + 1) * sizeof *out);
+	for (struct rt_task *t = rt->tasks; t != NULL; t = t->next) {
+		if (t->gone || t->conn == NULL || (ns != NULL && strcmp(t->ns, ns) != 0))
+			continue;
+		const char *name = t->id;
+		char *full = NULL;
+		if (ns == NULL) {
+			if (asprintf(&full, "%s/%s", t->ns, t->id) < 0)
+				abort();
+			name = full;
+		}
+		size_t len = strlen(name);
+		out[i] = rt->host->alloc(len + 1);
+		memcpy(out[i], name, len + 1);
+		i++;
+		free(full);
+	}
+	out[i] = NULL;
+	return out;
+}
+
+/* --- attach: the shims that outlived the daemon ---------------------------------- */
+
+static void reconnected(void *arg, struct ttrpc_conn *conn, struct ucd_error *err)
+{
+	struct rt_task *t = arg;
+	struct runtime *rt = t->rt;
+	if (err != NULL) {
+		free(err->msg);
+		free(err);
+		if (!rt->detached)
+			cleanup_dead(rt, t);
+	} else if (rt->detached) {
+		ttrpc_close(conn);
+	} else {
+		adopt(t, conn);
+		rt->host->log(rt->ic, UCD_LOG_DEBUG, "reconnected to the shim of task %s/%s", t->ns, t->id);
+	}
+	task_unref(t);
+}
+
+static void load_task(struct runtime *rt, const char *ns, const char *id)
+{
+	struct rt_task *t = task_add(rt, ns, id);
+	t->shim = bundle_read(t->bundle, "shim-binary-path");
+	char *address = bundle_read(t->bundle, "address");
+	if (address == NULL) {
+		cleanup_dead(rt, t);   /* created half-way, or a shim that never said where it listens */
+		return;
+	}
+	task_ref(t);
+	ttrpc_connect(rt->env.loop, address, reconnected, t);
+	free(address);
+}
+
+static int rt_attach(void *self, const struct ucd_runtime_env *env, struct ucd_error **err)
+{
+	struct runtime *rt = self;
+	rt->env = *env;
+	rt->env.address = strdup(env->address);
+	rt->env.ttrpc_address = strdup(env->ttrpc_address);
+	rt->env.self_exe = strdup(env->self_exe);
+	DIR *d = opendir(rt->state);
+	if (d == NULL)
+		return 0;   /* first start: nothing to find */
+	struct dirent *ns;
+	while ((ns = readdir(d)) != NULL) {
+		if (ns->d_name[0] == '.')
+			continue;
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", rt->state, ns->d_name);
+		DIR *dn = opendir(path);
+		if (dn == NULL)
+			continue;
+		struct dirent *id;
+		while ((id = readdir(dn)) != NULL)
+			if (id->d_name[0] != '.' && id->d_type == DT_DIR)
+				load_task(rt, ns->d_name, id->d_name);
+		closedir(dn);
+	}
+	closedir(d);
+	return 0;
+}
+
+static void rt_detach(void *self)
+{
+	struct runtime *rt = self;
+	if (rt->detached)
+		return;
+	rt->detached = true;
+	while (rt->tasks != NULL) {
+		struct rt_task *t = rt->tasks;
+		if (t->conn != NULL)
+			ttrpc_close(t->conn);
+		t->conn = NULL;
+		task_remove(rt, t);
+	}
+	free((char *)rt->env.address);
+	free((char *)rt->env.ttrpc_address);
+	free((char *)rt->env.self_exe);
+	rt->env.address = rt->env.ttrpc_address = rt->env.self_exe = NULL;
+}
+
+const struct ucd_runtime_ops rt_ops = {
+	.size = sizeof(struct ucd_runtime_ops),
+	.attach = rt_attach,
+	.create = rt_create,
+	.call = rt_call,
+	.delete_task = rt_delete,
+	.list = rt_list,
+	.detach = rt_detach,
+};
