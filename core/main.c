@@ -8,6 +8,8 @@
 #include "build_info.h"
 #include "config/config.h"
 #include "config/config_write.h"
+#include "publish.h"
+#include "services/services.h"
 #include "daemon.h"
 #include "registry/registry.h"
 #include "util/error.h"
@@ -20,6 +22,8 @@ static void usage(FILE *out)
 		"usage: ucontainerd [options]            run the daemon\n"
 		"       ucontainerd [options] config default   print the default config.toml\n"
 		"       ucontainerd [options] config dump      print the effective config\n"
+		"       ucontainerd [options] publish --namespace NS --topic TOPIC < event\n"
+		"                                              forward a shim's event (a packed Any)\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE     config file (default %s)\n"
@@ -121,9 +125,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	enum { RUN, CONFIG_DEFAULT, CONFIG_DUMP } what = RUN;
+	enum { RUN, CONFIG_DEFAULT, CONFIG_DUMP, PUBLISH } what = RUN;
 	if (optind < argc) {
-		if (strcmp(argv[optind], "config") == 0 && optind + 2 == argc && strcmp(argv[optind + 1], "default") == 0)
+		if (strcmp(argv[optind], "publish") == 0)
+			what = PUBLISH;
+		else if (strcmp(argv[optind], "config") == 0 && optind + 2 == argc && strcmp(argv[optind + 1], "default") == 0)
 			what = CONFIG_DEFAULT;
 		else if (strcmp(argv[optind], "config") == 0 && optind + 2 == argc && strcmp(argv[optind + 1], "dump") == 0)
 			what = CONFIG_DUMP;
@@ -178,6 +184,11 @@ int main(int argc, char **argv)
 	switch (what) {
 	case CONFIG_DEFAULT: status = print_default(&cfg, plugin_dir); break;
 	case CONFIG_DUMP: status = print_dump(&cfg, plugin_dir); break;
+	case PUBLISH: {
+		autofree char *ttrpc = svc_ttrpc_address(&cfg);
+		status = publish_run(ttrpc, argc - optind - 1, argv + optind + 1);
+		break;
+	}
 	default: status = daemon_run(&cfg, plugin_dir); break;
 	}
 	config_fini(&cfg);
