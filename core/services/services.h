@@ -12,6 +12,9 @@ struct config;
 struct gc;
 struct ttrpc_server;
 struct ucd_error;
+struct ucd_host;
+struct ucd_init_ctx;
+struct ucd_plugin_out;
 
 struct svc_ctx {
 	uv_loop_t *loop;
@@ -41,6 +44,18 @@ void svc_content_register(struct svc_ctx *ctx);
 void svc_snapshots_register(struct svc_ctx *ctx);
 /* containerd.services.diff.v1.Diff: layer apply and diff (core/diff). */
 void svc_diff_register(struct svc_ctx *ctx);
+/* containerd.services.tasks.v1.Tasks over the runtime v2 plugin (tasks.c):
+ * attaches the plugin (it reconnects to the shims that outlived the last
+ * daemon) and serves; not served, after logging why, when it cannot. */
+void svc_tasks_register(struct svc_ctx *ctx);
+/* Init of the built-in plugin io.containerd.grpc.v1.tasks: `skip`, saying
+ * why, when the runtime plugin io.containerd.runtime.v2.task is not there
+ * (not installed, disabled, skipped, failed, or built with a vtable this
+ * daemon cannot use). */
+int svc_tasks_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
+		   struct ucd_error **err);
+/* Detaches the runtime plugin (shims keep running); before the loop closes. */
+void svc_tasks_shutdown(struct svc_ctx *ctx);
 /* The ttrpc socket where shims forward events (events_ttrpc.c): its path
  * (the config's [ttrpc] address, else "<grpc address>.ttrpc"; free it). */
 char *svc_ttrpc_address(const struct config *cfg);

@@ -60,6 +60,7 @@ static void task_unref(struct rt_task *t)
 /* Takes the task out of the manager's list (its name is free again). */
 static void task_remove(struct runtime *rt, struct rt_task *t)
 {
+	shim_log_close(t);
 	for (struct rt_task **p = &rt->tasks; *p != NULL; p = &(*p)->next) {
 		if (*p == t) {
 			*p = t->next;
@@ -332,7 +333,7 @@ static void rt_create(void *self, const struct ucd_runtime_create *in, ucd_runti
 	}
 	struct rt_task *t = task_add(rt, in->ns, in->id);
 	t->shim = shim;
-	if (bundle_create(rt, t, in->spec, in->spec_len, &err) < 0) {
+	if (bundle_create(rt, t, in->spec, in->spec_len, &err) < 0 || shim_log_open(rt, t, &err) < 0) {
 		bundle_remove(rt, t->bundle);
 		task_remove(rt, t);
 		fail_later(rt, done, arg, err);
@@ -552,6 +553,11 @@ static void load_task(struct runtime *rt, const char *ns, const char *id)
 	if (address == NULL) {
 		cleanup_dead(rt, t);   /* created half-way, or a shim that never said where it listens */
 		return;
+	}
+	struct ucd_error *err = NULL;
+	if (shim_log_open(rt, t, &err) < 0) {
+		rt->host->log(rt->ic, UCD_LOG_WARN, "task %s/%s: %s", ns, id, err->msg);
+		rt->host->error_free(err);
 	}
 	task_ref(t);
 	ttrpc_connect(rt->env.loop, address, reconnected, t);

@@ -26,6 +26,7 @@ struct rt_task {
 	char *bundle;
 	char *shim;                /* the shim binary, resolved */
 	struct ttrpc_conn *conn;   /* NULL while (re)connecting or after the shim died */
+	struct shim_log *log;      /* the bundle's `log` FIFO, copied into the daemon's log */
 	bool deleting;             /* our own Delete/Shutdown: a closing connection is expected */
 	bool gone;                 /* the shim died: being cleaned up */
 	int refs;
@@ -54,6 +55,10 @@ void shim_start(struct runtime *rt, struct rt_task *t, const uint8_t *opts, size
 /* `delete`: done gets the packed DeleteResponse the shim printed, or an error. */
 void shim_delete(struct runtime *rt, struct rt_task *t,
 		 void (*done)(void *arg, const uint8_t *resp, size_t len, struct ucd_error *err), void *arg);
+
+/* shim_log.c: the `log` FIFO of the bundle (created if missing). */
+int shim_log_open(struct runtime *rt, struct rt_task *t, struct ucd_error **err);
+void shim_log_close(struct rt_task *t);
 
 /* bundle.c */
 int bundle_create(struct runtime *rt, struct rt_task *t, const uint8_t *spec, size_t spec_len,
