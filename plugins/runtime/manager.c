@@ -175,6 +175,18 @@ static void on_shim_close(void *arg, struct ttrpc_conn *c)
 	cleanup_dead(rt, t);
 }
 
+/* Closes the task's connection on purpose: its close callback must not run
+ * (it would treat the shim as dead, and may outlive the task). */
+static void drop_conn(struct rt_task *t)
+{
+	struct ttrpc_conn *c = t->conn;
+	if (c == NULL)
+		return;
+	t->conn = NULL;
+	ttrpc_on_close(c, NULL, NULL);
+	ttrpc_close(c);
+}
+
 static void adopt(struct rt_task *t, struct ttrpc_conn *c)
 {
 	t->conn = c;
@@ -208,9 +220,7 @@ static void create_fail_done(struct create *c)
 	struct runtime *rt = c->rt;
 	struct rt_task *t = c->t;
 	t->deleting = true;
-	if (t->conn != NULL)
-		ttrpc_close(t->conn);
-	t->conn = NULL;
+	drop_conn(t);
 	if (!rt->detached) {
 		bundle_remove(rt, t->bundle);
 		task_remove(rt, t);
@@ -419,9 +429,7 @@ struct del {
 static void del_finish(struct del *d)
 {
 	struct runtime *rt = d->rt;
-	if (d->t->conn != NULL)
-		ttrpc_close(d->t->conn);
-	d->t->conn = NULL;
+	drop_conn(d->t);
 	if (!rt->detached) {
 		bundle_remove(rt, d->t->bundle);
 		task_remove(rt, d->t);
@@ -601,9 +609,7 @@ static void rt_detach(void *self)
 	rt->detached = true;
 	while (rt->tasks != NULL) {
 		struct rt_task *t = rt->tasks;
-		if (t->conn != NULL)
-			ttrpc_close(t->conn);
-		t->conn = NULL;
+		drop_conn(t);
 		task_remove(rt, t);
 	}
 	free((char *)rt->env.address);

@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""Containers for real with Debian's ctr, through each shim we support:
+ours (ucontainerd-shim, the default for io.containerd.runc.v2) and Debian's
+containerd-shim-runc-v2 (runc_shim = "containerd-shim-runc-v2"), each on
+runc and crun. Covered: `ctr run` (--rm, -d, exit codes, stdout/stderr),
+`ctr containers create` + `ctr task start -d`, task ls / ps / exec / pause /
+resume / metrics / kill / rm, events from the shim through the daemon's
+ttrpc socket; kill -9 of the daemon with containers running (one exiting
+while it is down), then a restart that finds them all; a shim killed by
+hand; and the errors a user meets (a command missing from the image, a
+runtime binary that is not installed, a second task, no task)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Failure, Harness, check, contains, eq  # noqa: E402
+import images_util as iu  # noqa: E402
+import runtime_util as ru  # noqa: E402
+
+h = Harness("tasks")
+h.require_ctr()
+if not os.path.exists(iu.BUSYBOX):
+    print("# %s missing (package busybox-static): cannot build test images" % iu.BUSYBOX)
+    sys.exit(77)
+RUNTIMES = ru.runtimes()
+if not RUNTIMES:
+    print("# neither runc nor crun is usable here: %s" % ru.why_not())
+    sys.exit(77)
+REF = "docker.io/library/ucdtest:1"
+SHIMS = []
+if os.path.exists(os.path.join(os.path.dirname(h.daemon_bin), "ucontainerd-shim")):
+    SHIMS.append(("ucontainerd-shim", ""))
+else:
+    print("# ucontainerd-shim is not built next to the daemon: our shim is not tested")
+if os.path.exists("/usr/bin/containerd-shim-runc-v2"):
+    SHIMS.append(("containerd-shim-runc-v2",
+                  '[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "containerd-shim-runc-v2"\n'))
+else:
+    print("# /usr/bin/containerd-shim-runc-v2 missing (package containerd): Debian's shim not tested")
+
+IMG = None
+daemons = {}
+
+
+def daemon_for(shim, extra):
+    global IMG
+    d = h.daemon(shim)
+    d.start(extra=extra)
+    if IMG is None:
+        IMG = iu.build_image(os.path.join(h.tmp, "img"), fmt="oci", name=REF, tag="a")
+    for ns in (NS, NS_RESTART):
+        ctr(d, "images", "import", IMG.path, ns=ns, timeout=120)
+    return d
+
+
+# Namespaces of this run only: the OCI runtime's state (/run/.../runc/<ns>)
+# is shared by the machine, so a run that failed half-way never collides
+# with the next.
+NS = "t%d" % os.getpid()
+NS_RESTART = "r%d" % os.getpid()
+
+
+def ctr(d, *args, ns=None, **kw):
+    return d.ctr(*args, ns=ns or NS, **kw)
+
+
+def run_args(binary):
+    return ["--runc-binary", binary] if binary else []
+
+
+def task_rows(d, ns=None):
+    """`ctr task ls` -> {id: (pid, status)}"""
+    rows = {}
+    for line in ctr(d, "task", "ls", ns=ns).stdout.splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 3:
+            rows[f[0]] = (f[1], f[2])
+    return rows
+
+
+def wait_status(d, cid, want, ns=None, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = task_rows(d, ns)
+        if rows.get(cid, (None, None))[1] == want:
+            return rows[cid]
+        if time.monotonic() > deadline:
+            raise Failure("task %s never became %s: %r" % (cid, want, rows))
+        time.sleep(0.05)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def remove_all(d, ns=None):
+    """Kills and deletes every task and container of the namespace."""
+    for cid in task_rows(d, ns):
+        ctr(d, "task", "kill", "-s", "SIGKILL", cid, ns=ns, check=False)
+    for cid in task_rows(d, ns):
+        for _ in range(100):
+            if ctr(d, "task", "rm", "-f", cid, ns=ns, check=False).returncode == 0:
+                break
+            time.sleep(0.05)
+    for cid in ctr(d, "containers", "ls", "-q", ns=ns).stdout.split():
+        ctr(d, "containers", "rm", cid, ns=ns, check=False)
+
+
+def suite(shim, d, extra):
+    for rname, binary in RUNTIMES:
+        tag = "%s, %s" % (shim, rname)
+        sfx = "-%s-%s" % ("u" if shim.startswith("ucontainerd") else "c", rname)
+
+        @h.test("%s: ctr run --rm: stdout, stderr and the exit code come back" % tag)
+        def _(binary=binary, sfx=sfx):
+            r = ctr(d, "run", "--rm", *run_args(binary), REF, "echo" + sfx, "echo", "hello", "world")
+            eq(r.stdout, "hello world\n", "stdout")
+            r = ctr(d, "run", "--rm", *run_args(binary), REF, "codes" + sfx, "sh", "-c",
+                      "echo out; echo err >&2; exit 7", check=False)
+            eq(r.returncode, 7, "exit code (stderr %r)" % r.stderr)
+            eq(r.stdout, "out\n", "stdout")
+            contains(r.stderr, "err")
+            eq(task_rows(d), {}, "tasks after --rm")
+            out = ctr(d, "containers", "ls", "-q").stdout.split()
+            check("echo" + sfx not in out and "codes" + sfx not in out, out)
+
+        @h.test("%s: run -d; task ls, ps, exec, pause/resume, metrics, kill, rm; containers rm" % tag)
+        def _(binary=binary, sfx=sfx):
+            cid = "detached" + sfx
+            ctr(d, "run", "-d", *run_args(binary), REF, cid, "sleep", "1000")
+            pid, _ = wait_status(d, cid, "RUNNING")
+            check(int(pid) > 0 and alive(pid), "pid %s of a running task" % pid)
+            contains(ctr(d, "task", "ps", cid).stdout, pid)
+            r = ctr(d, "task", "exec", "--exec-id", "e1", cid, "sh", "-c", "echo in-exec; exit 4", check=False)
+            eq(r.returncode, 4, "exec exit code (%r)" % r.stderr)
+            eq(r.stdout, "in-exec\n", "exec stdout")
+            ctr(d, "task", "pause", cid)
+            wait_status(d, cid, "PAUSED")
+            ctr(d, "task", "resume", cid)
+            wait_status(d, cid, "RUNNING")
+            contains(ctr(d, "task", "metrics", cid).stdout, cid)
+            r = ctr(d, "task", "rm", cid, check=False)
+            check(r.returncode != 0, "rm of a running task must fail")
+            ctr(d, "task", "kill", "-s", "SIGKILL", cid)
+            wait_status(d, cid, "STOPPED")
+            ctr(d, "task", "rm", cid)
+            eq(task_rows(d), {}, "tasks after rm")
+            ctr(d, "containers", "rm", cid)
+            check(not alive(pid), "the container's process is gone")
+
+        @h.test("%s: a command the image does not have: the runtime's error, nothing left behind" % tag)
+        def _(binary=binary, sfx=sfx):
+            cid = "nocmd" + sfx
+            r = ctr(d, "run", "--rm", *run_args(binary), REF, cid, "/bin/no-such-command", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "no-such-command")
+            eq(task_rows(d), {}, "no task left")
+            ctr(d, "containers", "rm", cid, check=False)
+
+    @h.test("%s: containers create + task start -d + kill -s SIGTERM + task rm" % shim)
+    def _():
+        cid = "created"
+        # pid 1 gets no default action for SIGTERM: the container traps it.
+        # (ctr containers create has no --runc-binary: the default runtime.)
+        ctr(d, "containers", "create", REF, cid, "--", "sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait")
+        ctr(d, "task", "start", "-d", cid)
+        wait_status(d, cid, "RUNNING")
+        ctr(d, "task", "kill", "-s", "SIGTERM", cid)
+        wait_status(d, cid, "STOPPED")
+        ctr(d, "task", "rm", cid)
+        ctr(d, "containers", "rm", cid)
+
+    @h.test("%s: a runtime binary that is not installed: the error names it" % shim)
+    def _():
+        r = ctr(d, "run", "--rm", "--runc-binary", "/nonexistent/runc", REF, "nobin", "true", check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "/nonexistent/runc")
+        eq(task_rows(d), {}, "no task left")
+        ctr(d, "containers", "rm", "nobin", check=False)
+
+    @h.test("%s: errors: no task, a second task of one container, exec id twice, kill of a stopped task" % shim)
+    def _():
+        ctr(d, "containers", "create", REF, "twice", "sleep", "1000")
+        r = ctr(d, "task", "kill", "twice", check=False)
+        check(r.returncode != 0, "kill without a task")
+        contains(r.stderr, "not found")
+        ctr(d, "task", "start", "-d", "twice")
+        r = ctr(d, "task", "start", "-d", "twice", check=False)
+        check(r.returncode != 0, "second task")
+        contains(r.stderr, "already exists")
+        p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS, "task", "exec", "--exec-id", "dup", "twice", "sleep", "5"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            r = ctr(d, "task", "exec", "--exec-id", "dup", "twice", "true", check=False)
+            check(r.returncode != 0, "duplicate exec id")
+            contains(r.stderr, "already exists")
+        finally:
+            p.kill()
+            p.wait()
+        ctr(d, "task", "kill", "-s", "SIGKILL", "twice")
+        wait_status(d, "twice", "STOPPED")
+        r = ctr(d, "task", "kill", "twice", check=False)
+        check(r.returncode != 0, "kill of a stopped task")
+        contains(r.stderr, "not found")
+        r = ctr(d, "task", "exec", "--exec-id", "late", "twice", "true", check=False)
+        check(r.returncode != 0, "exec in a stopped task")
+        ctr(d, "task", "rm", "twice")
+        ctr(d, "containers", "rm", "twice")
+
+    @h.test("%s: events: /tasks/create, start, exit and delete reach ctr events" % shim)
+    def _():
+        p = d.ctr_popen("events", ns=NS)
+        time.sleep(0.3)
+        try:
+            ctr(d, "run", "--rm", REF, "evented", "true")
+            time.sleep(0.5)
+        finally:
+            p.terminate()
+            out = p.communicate(timeout=10)[0].decode()
+        for topic in ("/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"):
+            contains(out, topic)
+
+    @h.test("%s: kill -9 of the daemon with 6 containers running; one exits meanwhile; all found after restart"
+            % shim)
+    def _():
+        ns = NS_RESTART
+        for i in range(5):
+            ctr(d, "run", "-d", REF, "keep%d" % i, "sleep", "1000", ns=ns)
+        ctr(d, "run", "-d", REF, "quits", "sh", "-c", "sleep 1; exit 42", ns=ns)
+        before = task_rows(d, ns)
+        eq(len(before), 6, "tasks before")
+        d.kill9()
+        time.sleep(1.5)   # "quits" exits while no daemon runs
+        for i in range(5):
+            check(alive(before["keep%d" % i][0]), "keep%d survives the daemon" % i)
+        d.start(extra=extra)
+        after = task_rows(d, ns)
+        for i in range(5):
+            eq(after.get("keep%d" % i), (before["keep%d" % i][0], "RUNNING"), "keep%d after restart" % i)
+        eq(after.get("quits", (None, None))[1], "STOPPED", "the task that exited while the daemon was down")
+        r = ctr(d, "task", "exec", "--exec-id", "post", "keep0", "echo", "still-here", ns=ns)
+        eq(r.stdout, "still-here\n", "exec after restart")
+        with d.client() as c:
+            w = c.call("/containerd.services.tasks.v1.Tasks/Wait", container_id="quits", ns=ns)
+        eq(w.exit_status, 42, "Wait: the real exit status of the task that exited while the daemon was down")
+        r = ctr(d, "task", "rm", "quits", ns=ns)
+        contains(r.stderr, "exit code 42")
+        ctr(d, "task", "kill", "-s", "SIGKILL", "keep1", ns=ns)
+        wait_status(d, "keep1", "STOPPED", ns=ns)
+        remove_all(d, ns)
+        eq(task_rows(d, ns), {}, "all deleted")
+
+    @h.test("%s: a shim killed by hand: its task is cleaned up and reported stopped, never a hang" % shim)
+    def _():
+        ctr(d, "run", "-d", REF, "orphan", "sleep", "1000")
+        pid, _ = wait_status(d, "orphan", "RUNNING")
+        shim_pid = ru.shim_of(d.sock, NS, "orphan")
+        check(shim_pid is not None, "found the shim process")
+        p = d.ctr_popen("events", ns=NS)
+        time.sleep(0.3)
+        try:
+            os.kill(shim_pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while "orphan" in task_rows(d) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+        finally:
+            p.terminate()
+            out = p.communicate(timeout=10)[0].decode()
+        check("orphan" not in task_rows(d), "the task is gone from task ls")
+        contains(out, "/tasks/exit")
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(not alive(pid), "the container process was killed by the cleanup")
+        ctr(d, "containers", "rm", "orphan")
+
+
+try:
+    for shim, extra in SHIMS:
+        d = daemon_for(shim, extra)
+        daemons[shim] = d
+        suite(shim, d, extra)
+        h.run("%s: every container removed, the daemon stops cleanly" % shim,
+              lambda d=d: (remove_all(d), remove_all(d, NS_RESTART), d.stop()))
+finally:
+    for d in daemons.values():
+        ru.kill_shims(d.sock)
+    ru.force_cleanup([NS, NS_RESTART], h.tmp)
+    h.finish()
