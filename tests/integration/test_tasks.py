@@ -101,6 +101,42 @@ def alive(pid):
         return False
 
 
+def run_with_tty(d, args, timeout=30.0):
+    """Runs ctr on a pseudo-terminal of 33x101 (as an interactive user
+    would); returns (everything it printed, exit code)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + args, stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        import select
+        r, _, _ = select.select([master], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    try:
+        rc = p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    os.close(master)
+    return out.decode(errors="replace"), rc
+
+
 def remove_all(d, ns=None):
     """Kills and deletes every task and container of the namespace."""
     for cid in task_rows(d, ns):
@@ -164,6 +200,13 @@ def suite(shim, d, extra):
             contains(r.stderr, "no-such-command")
             eq(task_rows(d), {}, "no task left")
             ctr(d, "containers", "rm", cid, check=False)
+
+    @h.test("%s: ctr run -t: a terminal in the container (ctr resizes it), the exit code back" % shim)
+    def _():
+        out, rc = run_with_tty(d, ["run", "-t", "--rm", REF, "tty1", "sh", "-c", "tty; echo tty-ok; exit 3"])
+        eq(rc, 3, "exit code (output %r)" % out)
+        contains(out, "/dev/pts/")
+        contains(out, "tty-ok")
 
     @h.test("%s: containers create + task start -d + kill -s SIGTERM + task rm" % shim)
     def _():
