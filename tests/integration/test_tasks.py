@@ -328,6 +328,49 @@ def suite(shim, d, extra):
         ctr(d, "containers", "rm", "orphan")
 
 
+def config_suite():
+    """The runtime plugin's settings and runtime names, on a daemon of its own."""
+    d = h.daemon("config")
+    d.start(extra='[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "/nonexistent/shim"\n')
+    d.ctr("images", "import", IMG.path, ns=NS, timeout=120)
+    daemons["config"] = d
+
+    @h.test("config: runc_shim that does not exist: the error names it, nothing is left")
+    def _():
+        r = ctr(d, "run", "--rm", REF, "c1", "true", check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "/nonexistent/shim")
+        eq(task_rows(d), {}, "no task")
+        ctr(d, "containers", "rm", "c1", check=False)
+
+    @h.test("config: a runtime name resolves by containerd's convention (containerd-shim-<name>-<v>)")
+    def _():
+        r = ctr(d, "run", "--rm", "--runtime", "io.containerd.nope.v7", REF, "c2", "true", check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "containerd-shim-nope-v7")
+        r = ctr(d, "run", "--rm", "--runtime", "nodots", REF, "c3", "true", check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "invalid runtime name")
+        for c in ("c2", "c3"):
+            ctr(d, "containers", "rm", c, check=False)
+
+    if os.path.exists("/usr/bin/containerd-shim-runc-v2"):
+        @h.test("config: binary_name is the default OCI runtime when the container names none")
+        def _():
+            d.stop()
+            d.start(extra='[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "containerd-shim-runc-v2"\n'
+                          '  binary_name = "/nonexistent/crun-default"\n')
+            r = ctr(d, "run", "--rm", REF, "c4", "true", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "/nonexistent/crun-default")
+            ctr(d, "containers", "rm", "c4", check=False)
+            # the container's own option wins over the default
+            r = ctr(d, "run", "--rm", "--runc-binary", ru.RUNC, REF, "c5", "echo", "own-binary")
+            eq(r.stdout, "own-binary\n", "run with the container's binary")
+
+    h.run("config: the daemon stops cleanly", d.stop)
+
+
 try:
     for shim, extra in SHIMS:
         d = daemon_for(shim, extra)
@@ -335,6 +378,7 @@ try:
         suite(shim, d, extra)
         h.run("%s: every container removed, the daemon stops cleanly" % shim,
               lambda d=d: (remove_all(d), remove_all(d, NS_RESTART), d.stop()))
+    config_suite()
 finally:
     for d in daemons.values():
         ru.kill_shims(d.sock)
