@@ -154,6 +154,10 @@ static void finish_v(struct rpc_call *call, int code, const char *fmt, va_list a
 	if (code != UCD_OK && log_enabled(LOG_DEBUG))
 		log_debug("rpc %s: %s: %s", call->path ? call->path : "?", error_code_name(code),
 			  call->status_msg ? call->status_msg : "");
+	/* --log-level trace: every call with its duration (where time goes) */
+	if (call->started != 0 && log_enabled(LOG_TRACE))
+		log_msg(LOG_TRACE, NULL, "rpc %s: %s in %.3f ms", call->path ? call->path : "?", error_code_name(code),
+			(double)(uv_hrtime() - call->started) / 1e6);
 	flush_soon(call);
 }
 
@@ -322,6 +326,8 @@ void call_on_headers_done(struct rpc_call *call)
 	const char *method = rpc_call_header(call, ":method");
 	const char *ctype = rpc_call_header(call, "content-type");
 	call->path = rpc_call_header(call, ":path");
+	if (log_enabled(LOG_TRACE))
+		call->started = uv_hrtime();
 	if (method == NULL || strcmp(method, "POST") != 0) {
 		refuse_http(call, "405", UCD_INTERNAL, "grpc: method must be POST");
 		return;

@@ -63,6 +63,7 @@ struct rpc_call {
 	struct buf out;                /* framed response messages not yet in DATA frames */
 	size_t n_received;
 	uv_timer_t *deadline;          /* from grpc-timeout; freed in its close callback */
+	uint64_t started;              /* uv_hrtime() at its headers, for the trace log only */
 	void *data;
 	int status;
 	char *status_msg;
