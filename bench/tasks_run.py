@@ -164,12 +164,16 @@ def main():
         for d in daemons:
             for i in range(a.containers):
                 d.ctr("run", "-d", REF, "m%d" % i, "sleep", "100000", ns="bench")
-            time.sleep(1)
+            time.sleep(0.5)
+            busy_rss, _ = mem_of(d.proc.pid)
+            # ucontainerd gives back the pages a burst of work mapped 2 s
+            # after the last call (core/util/memtrim.c): measure after that
+            time.sleep(3)
             drss, _ = mem_of(d.proc.pid)
             shim = (a.runc_shim or "ucontainerd-shim") if d.kind == "ucd" else "containerd-shim-runc-v2"
             ms = [mem_of(p) for p in shim_pids(shim)]
             mem[d.kind] = (drss, statistics.median([m[0] for m in ms]) if ms else 0,
-                           statistics.median([m[1] for m in ms]) if ms else 0, len(ms))
+                           statistics.median([m[1] for m in ms]) if ms else 0, len(ms), busy_rss)
             for i in range(a.containers):
                 d.ctr("task", "kill", "-s", "SIGKILL", "m%d" % i, ns="bench", check=False)
             for i in range(a.containers):
@@ -179,8 +183,10 @@ def main():
                     time.sleep(0.05)
                 d.ctr("containers", "rm", "m%d" % i, ns="bench", check=False)
         u, c = mem["ucd"], mem["ctd"]
-        rows.append("| daemon RSS with %d containers (MB) | %.1f | %.1f | %.1fx | %s (<= 6 MB) |"
+        rows.append("| daemon RSS with %d containers, 3.5 s after the last start (MB) | %.1f | %.1f | %.1fx | %s (<= 6 MB) |"
                     % (a.containers, u[0] / 1024, c[0] / 1024, c[0] / u[0], "MET" if u[0] <= 6 * 1024 else "MISS"))
+        rows.append("| daemon RSS 0.5 s after the last start, before the idle trim (MB) | %.1f | %.1f | %.1fx | |"
+                    % (u[4] / 1024, c[4] / 1024, c[4] / u[4]))
         rows.append("| shim RSS, median of %d/%d (MB) | %.2f | %.2f | %.1fx | %s (<= 1.3 MB) |"
                     % (u[3], c[3], u[1] / 1024, c[1] / 1024, c[1] / max(u[1], 1), "MET" if u[1] <= 1.3 * 1024 else "MISS"))
         rows.append("| shim PSS, median (MB) | %.2f | %.2f | %.1fx | %s (<= 0.5 MB) |"

@@ -25,12 +25,14 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/memtrim.h"
 #include "util/notify.h"
 
 struct daemon {
 	uv_loop_t *loop;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t after_start;   /* work that waits until the daemon serves */
+	uv_timer_t idle;          /* re-armed by every call: memory is trimmed when it fires */
 	struct config *cfg;
 	struct svc_ctx svc;
 	bool stopping;
@@ -125,11 +127,28 @@ static void on_after_start(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	md_sync_fresh(d->svc.db, d->loop);
+	log_debug("memory: start-up code unmapped (%zu kB mapped)", mem_trim());
+}
+
+/* IDLE_TRIM_MS after the last call, the code the burst of work mapped and
+ * the heap it freed are given back (util/memtrim.c). */
+#define IDLE_TRIM_MS 2000
+
+static void on_idle(uv_timer_t *t)
+{
+	log_debug("memory: idle, code unmapped (%zu kB mapped)", mem_trim());
+}
+
+static void on_call(void *arg)
+{
+	struct daemon *d = arg;
+	uv_timer_start(&d->idle, on_idle, IDLE_TRIM_MS, 0);
 }
 
 static void after_close(void *arg)
 {
 	struct daemon *d = arg;
+	uv_close((uv_handle_t *)&d->idle, NULL);
 	uv_close((uv_handle_t *)&d->after_start, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -286,6 +305,10 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	uv_timer_init(&loop, &d.after_start);
 	d.after_start.data = &d;
 	uv_timer_start(&d.after_start, on_after_start, 100, 0);
+	uv_timer_init(&loop, &d.idle);
+	d.idle.data = &d;
+	uv_unref((uv_handle_t *)&d.idle);
+	rpc_server_on_call(d.svc.server, on_call, &d);
 
 	{
 		autofree char *v = log_value(cfg->grpc.address);

@@ -326,6 +326,8 @@ void call_on_headers_done(struct rpc_call *call)
 	const char *method = rpc_call_header(call, ":method");
 	const char *ctype = rpc_call_header(call, "content-type");
 	call->path = rpc_call_header(call, ":path");
+	if (call->conn->srv->on_call != NULL)
+		call->conn->srv->on_call(call->conn->srv->on_call_arg);
 	if (log_enabled(LOG_TRACE))
 		call->started = uv_hrtime();
 	if (method == NULL || strcmp(method, "POST") != 0) {

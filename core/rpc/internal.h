@@ -31,6 +31,8 @@ struct rpc_server {
 	void *close_arg;
 	nghttp2_session_callbacks *callbacks;
 	nghttp2_option *h2_options;
+	void (*on_call)(void *arg);    /* rpc_server_on_call */
+	void *on_call_arg;
 	char read_buf[64 * 1024];      /* reads are processed synchronously: one buffer serves all */
 };
 

@@ -80,6 +80,9 @@ void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg);
 void rpc_server_free(struct rpc_server *s);
 /* Connections and calls currently open, for tests and introspection. */
 size_t rpc_server_connections(const struct rpc_server *s);
+/* `fn` runs on the loop at the start of every call (the daemon's idle
+ * detection); NULL to stop. */
+void rpc_server_on_call(struct rpc_server *s, void (*fn)(void *arg), void *arg);
 
 /* --- inside a handler -------------------------------------------------- */
 

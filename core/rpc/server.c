@@ -67,6 +67,12 @@ bool rpc_server_has_service(const struct rpc_server *s, const char *service)
 
 size_t rpc_server_connections(const struct rpc_server *s) { return s->n_conns; }
 
+void rpc_server_on_call(struct rpc_server *s, void (*fn)(void *arg), void *arg)
+{
+	s->on_call = fn;
+	s->on_call_arg = arg;
+}
+
 /* A socket file that exists: is somebody serving on it? A daemon that is
  * already running must not lose its socket to a second one. */
 static int check_existing_socket(const char *path, struct ucd_error **err)
