@@ -4,6 +4,7 @@
  * -publish-binary, -id [, -bundle] and the command; the working directory
  * is the bundle and TTRPC_ADDRESS names the daemon's ttrpc socket. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,8 @@ struct shim_cmd {
 	int open_handles;
 	int64_t status;
 	int term_signal;
-	bool spawned;
+	bool spawned, timed_out, exited;
+	uv_timer_t timer;          /* kills a shim command that does not finish */
 	void (*finish)(struct shim_cmd *c);
 	union {
 		void (*started)(void *arg, char *address, struct ucd_error *err);
@@ -151,7 +153,34 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			append(&c->errbuf, &c->errlen, b->base, (size_t)n);
 	} else if (n < 0) {
 		uv_close((uv_handle_t *)s, handle_closed);
+		/* the last pipe after the exit: the grace timer has nothing left to wait for */
+		if (c->exited && uv_is_closing((uv_handle_t *)&c->out) && uv_is_closing((uv_handle_t *)&c->errp) &&
+		    !uv_is_closing((uv_handle_t *)&c->timer)) {
+			uv_timer_stop(&c->timer);
+			uv_close((uv_handle_t *)&c->timer, handle_closed);
+		}
 	}
+}
+
+/* containerd bounds a shim's start and delete by its context; ours by
+ * SHIM_CMD_TIMEOUT_MS: a shim binary that hangs is killed and the request
+ * fails instead of hanging with it. */
+#define SHIM_CMD_TIMEOUT_MS 30000
+#define PIPE_GRACE_MS 2000
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct shim_cmd *c = t->data;
+	if (!c->exited) {
+		c->timed_out = true;
+		uv_process_kill(&c->proc, SIGKILL);
+		return;
+	}
+	uv_handle_t *pipes[] = {(uv_handle_t *)&c->out, (uv_handle_t *)&c->errp};
+	for (int i = 0; i < 2; i++)
+		if (!uv_is_closing(pipes[i]))
+			uv_close(pipes[i], handle_closed);
+	uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
@@ -159,7 +188,14 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
 	struct shim_cmd *c = p->data;
 	c->status = status;
 	c->term_signal = term_signal;
+	c->exited = true;
 	uv_close((uv_handle_t *)p, handle_closed);
+	/* Its output ends when every holder of the pipes closes them: a shim
+	 * whose server kept them gets PIPE_GRACE_MS, then they are closed. */
+	if (uv_is_closing((uv_handle_t *)&c->out) && uv_is_closing((uv_handle_t *)&c->errp))
+		uv_close((uv_handle_t *)&c->timer, handle_closed);
+	else
+		uv_timer_start(&c->timer, on_timeout, PIPE_GRACE_MS, 0);
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -175,7 +211,10 @@ static void cmd_error(struct shim_cmd *c, const char *what, struct ucd_error **e
 	size_t n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = 0;
-	if (c->term_signal != 0)
+	if (c->timed_out)
+		RT_ERR(c->rt, err, UCD_DEADLINE_EXCEEDED, "%s: `%s` did not finish within %d s (killed)%s%s", what,
+		       c->t->shim, SHIM_CMD_TIMEOUT_MS / 1000, n ? ": " : "", msg);
+	else if (c->term_signal != 0)
 		RT_ERR(c->rt, err, UCD_UNKNOWN, "%s: %s: signal: %s", what, msg, strsignal(c->term_signal));
 	else
 		RT_ERR(c->rt, err, UCD_UNKNOWN, "%s: %s: exit status %d", what, msg, (int)c->status);
@@ -252,7 +291,10 @@ static void run(struct runtime *rt, struct rt_task *t, const char *command, cons
 		return;
 	}
 	c->spawned = true;
-	c->open_handles = 4;
+	c->open_handles = 5;
+	uv_timer_init(rt->env.loop, &c->timer);
+	c->timer.data = c;
+	uv_timer_start(&c->timer, on_timeout, SHIM_CMD_TIMEOUT_MS, 0);
 	uv_read_start((uv_stream_t *)&c->out, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&c->errp, on_alloc, on_read);
 	if (input_len > 0) {
@@ -269,17 +311,19 @@ static void run(struct runtime *rt, struct rt_task *t, const char *command, cons
 static void start_finished(struct shim_cmd *c)
 {
 	struct ucd_error *err = NULL;
-	if (!c->spawned || c->status != 0 || c->term_signal != 0 || c->outbuf == NULL) {
+	if (!c->spawned || c->status != 0 || c->term_signal != 0 || c->timed_out) {
 		cmd_error(c, "failed to start shim: start failed", &err);
 		c->done.started(c->arg, NULL, err);
 		return;
 	}
-	char *addr = c->outbuf;
+	char none[1] = "";
+	char *addr = c->outbuf ? c->outbuf : none;
 	addr[strcspn(addr, "\r\n")] = 0;
 	while (*addr == ' ')
 		addr++;
 	if (*addr == '\0') {
-		cmd_error(c, "failed to start shim: no address printed", &err);
+		RT_ERR(c->rt, &err, UCD_UNKNOWN, "failed to start shim: `%s start` exited 0 but no address printed%s%s",
+		       c->t->shim, c->errbuf ? ": " : "", c->errbuf ? c->errbuf : "");
 		c->done.started(c->arg, NULL, err);
 		return;
 	}

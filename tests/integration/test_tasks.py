@@ -221,13 +221,21 @@ def suite(shim, d, extra):
         ctr(d, "task", "rm", cid)
         ctr(d, "containers", "rm", cid)
 
-    @h.test("%s: a runtime binary that is not installed: the error names it" % shim)
+    @h.test("%s: a runtime binary that is not installed: the error names it (and the PATH searched)" % shim)
     def _():
         r = ctr(d, "run", "--rm", "--runc-binary", "/nonexistent/runc", REF, "nobin", "true", check=False)
         check(r.returncode != 0, "must fail")
         contains(r.stderr, "/nonexistent/runc")
         eq(task_rows(d), {}, "no task left")
         ctr(d, "containers", "rm", "nobin", check=False)
+        # a bare name is looked up in PATH; ours says which PATH it searched
+        r = ctr(d, "run", "--rm", "--runc-binary", "no-such-runc", REF, "nobin2", "true", check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "no-such-runc")
+        if shim == "ucontainerd-shim":
+            contains(r.stderr, "/usr/sbin")
+        eq(task_rows(d), {}, "no task left")
+        ctr(d, "containers", "rm", "nobin2", check=False)
 
     @h.test("%s: errors: no task, a second task of one container, exec id twice, kill of a stopped task" % shim)
     def _():
@@ -258,6 +266,17 @@ def suite(shim, d, extra):
         check(r.returncode != 0, "exec in a stopped task")
         ctr(d, "task", "rm", "twice")
         ctr(d, "containers", "rm", "twice")
+
+    @h.test("%s: a container whose snapshot is gone: a clear error, no task" % shim)
+    def _():
+        ctr(d, "containers", "create", REF, "nosnap", "true")
+        ctr(d, "snapshots", "rm", "nosnap")
+        r = ctr(d, "task", "start", "nosnap", check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "nosnap")
+        contains(r.stderr, "not found")
+        eq(task_rows(d), {}, "no task")
+        ctr(d, "containers", "rm", "nosnap")
 
     @h.test("%s: events: /tasks/create, start, exit and delete reach ctr events" % shim)
     def _():
@@ -367,6 +386,25 @@ def config_suite():
             # the container's own option wins over the default
             r = ctr(d, "run", "--rm", "--runc-binary", ru.RUNC, REF, "c5", "echo", "own-binary")
             eq(r.stdout, "own-binary\n", "run with the container's binary")
+
+    fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_shim.py")
+
+    @h.test("broken shims: failing, silent, unreachable, garbage-speaking, pipe-holding: clear errors, no hang")
+    def _():
+        want = {"shim-fails": "no cgroup for you", "shim-silent": "no address printed",
+                "shim-nosocket": "failed to connect to shim", "shim-garbage": "failed to create shim task",
+                "shim-pipes": "failed to connect to shim"}
+        for cid, text in want.items():
+            t = time.monotonic()
+            r = ctr(d, "run", "--rm", "--runtime", fake, REF, cid, "true", check=False)
+            took = time.monotonic() - t
+            check(r.returncode != 0, "%s must fail" % cid)
+            contains(r.stderr, text, "%s: error" % cid)
+            check(took < 10, "%s took %.1f s" % (cid, took))
+            ctr(d, "containers", "rm", cid, check=False)
+        eq(task_rows(d), {}, "no task left")
+        with d.client() as c:
+            c.version()
 
     h.run("config: the daemon stops cleanly", d.stop)
 
