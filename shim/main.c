@@ -142,6 +142,9 @@ static int shim_listen(const char *path)
 		unlink(path);
 		r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	}
+	/* Whoever can connect can exec in the container: the daemon only (root). */
+	if (r == 0 && chmod(path, 0600) < 0)
+		r = -1;
 	if (r < 0 || listen(fd, 128) < 0) {
 		fprintf(stderr, "ucontainerd-shim: listen on %s: %s\n", path, strerror(errno));
 		close(fd);
