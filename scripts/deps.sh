@@ -7,6 +7,9 @@ set -eu
 BUILD="build-essential cmake pkg-config libuv1-dev libnghttp2-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler libprotobuf-dev libssl-dev libsqlite3-dev
 libjson-c-dev libarchive-dev zlib1g-dev"
+# Running: the OCI runtime the default config's shim drives (crun is optional:
+# `ctr run --runc-binary /usr/bin/crun`).
+RUN="runc"
 # Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
 # the upstream toml-test corpus, the runtimes and registry the image and
 # container tests drive, a static busybox to build test images from, and
@@ -14,8 +17,8 @@ libjson-c-dev libarchive-dev zlib1g-dev"
 TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev
 runc crun docker-registry procps python3-hpack busybox-static xfsprogs"
 
-want="$BUILD"
-[ "${1:-}" = "--test" ] && want="$BUILD $TEST"
+want="$BUILD $RUN"
+[ "${1:-}" = "--test" ] && want="$BUILD $RUN $TEST"
 
 missing=""
 for p in $want; do
