@@ -167,6 +167,20 @@ static void capture(int fds[2], char *bufs[2], size_t lens[2])
 	}
 }
 
+/* What an operator can do about a runtime error we recognize, appended to
+ * it. crun refuses a hybrid cgroup layout while the unified hierarchy still
+ * holds a controller (hugetlb on Debian 12 hosts with systemd's hybrid
+ * mode); binding the controller to a v1 hierarchy moves it out. */
+static const char *hint_for(const char *msg)
+{
+	if (strstr(msg, "hybrid mode not supported") != NULL)
+		return " (the cgroup v2 hierarchy still holds controllers, see "
+		       "/sys/fs/cgroup/unified/cgroup.controllers; bind each to cgroup v1 first, e.g. "
+		       "`mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb`, "
+		       "or use runc)";
+	return "";
+}
+
 int runtime_run(const struct runtime *rt, const char *const *args, const int stdio[3], char **out,
 		const char *what, struct shim_err *e)
 {
@@ -248,7 +262,7 @@ int runtime_run(const struct runtime *rt, const char *const *args, const int std
 			msg = xasprintf("%s did not terminate successfully: exit status %d", rt->binary,
 					WEXITSTATUS(status));
 	}
-	fail(e, CODE_UNKNOWN, "%s: %s", what, msg);
+	fail(e, CODE_UNKNOWN, "%s: %s%s", what, msg, hint_for(msg));
 	free(msg);
 	free(bufs[0]);
 	free(bufs[1]);

@@ -267,6 +267,17 @@ def suite(shim, d, extra):
         ctr(d, "task", "rm", "twice")
         ctr(d, "containers", "rm", "twice")
 
+    if shim == "ucontainerd-shim":
+        @h.test("%s: crun on a hybrid cgroup layout: the error says what to do" % shim)
+        def _():
+            fake_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_runtime.sh")
+            r = ctr(d, "run", "--rm", "--runc-binary", fake_rt, REF, "hybrid", "true", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "hybrid mode not supported")
+            contains(r.stderr, "mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb")
+            eq(task_rows(d), {}, "no task")
+            ctr(d, "containers", "rm", "hybrid", check=False)
+
     @h.test("%s: a container whose snapshot is gone: a clear error, no task" % shim)
     def _():
         ctr(d, "containers", "create", REF, "nosnap", "true")
