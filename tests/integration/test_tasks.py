@@ -332,6 +332,19 @@ def suite(shim, d, extra):
         remove_all(d, ns)
         eq(task_rows(d, ns), {}, "all deleted")
 
+    @h.test("%s: a clean stop (SIGTERM) leaves containers running; the next daemon finds them" % shim)
+    def _():
+        ctr(d, "run", "-d", REF, "survivor", "sleep", "1000")
+        pid, _ = wait_status(d, "survivor", "RUNNING")
+        d.stop()
+        check(alive(pid), "the container outlives the daemon's clean stop")
+        d.start(extra=extra)
+        eq(task_rows(d).get("survivor"), (pid, "RUNNING"), "found after the restart")
+        ctr(d, "task", "kill", "-s", "SIGKILL", "survivor")
+        wait_status(d, "survivor", "STOPPED")
+        ctr(d, "task", "rm", "survivor")
+        ctr(d, "containers", "rm", "survivor")
+
     @h.test("%s: a shim killed by hand: its task is cleaned up and reported stopped, never a hang" % shim)
     def _():
         ctr(d, "run", "-d", REF, "orphan", "sleep", "1000")
