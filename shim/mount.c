@@ -10,70 +10,12 @@
 
 #include "shim.h"
 
-static const struct {
-	const char *name;
-	bool clear;
-	unsigned long flag;
-} flags[] = {
-	{"async", true, MS_SYNCHRONOUS},     {"atime", true, MS_NOATIME},       {"bind", false, MS_BIND},
-	{"defaults", false, 0},              {"dev", true, MS_NODEV},           {"diratime", true, MS_NODIRATIME},
-	{"dirsync", false, MS_DIRSYNC},      {"exec", true, MS_NOEXEC},         {"mand", false, MS_MANDLOCK},
-	{"noatime", false, MS_NOATIME},      {"nodev", false, MS_NODEV},        {"nodiratime", false, MS_NODIRATIME},
-	{"noexec", false, MS_NOEXEC},        {"nomand", true, MS_MANDLOCK},     {"norelatime", true, MS_RELATIME},
-	{"nostrictatime", true, MS_STRICTATIME}, {"nosuid", false, MS_NOSUID},  {"rbind", false, MS_BIND | MS_REC},
-	{"relatime", false, MS_RELATIME},    {"remount", false, MS_REMOUNT},    {"ro", false, MS_RDONLY},
-	{"rw", true, MS_RDONLY},             {"strictatime", false, MS_STRICTATIME}, {"suid", true, MS_NOSUID},
-	{"sync", false, MS_SYNCHRONOUS},
-};
-
-static const struct {
-	const char *name;
-	unsigned long flag;
-} propagation[] = {
-	{"private", MS_PRIVATE},         {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},
-	{"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},               {"rslave", MS_SLAVE | MS_REC},
-	{"unbindable", MS_UNBINDABLE},   {"runbindable", MS_UNBINDABLE | MS_REC},
-};
-
-/* Splits options into flags, propagation and the data string (malloc'ed). */
-static char *parse_options(const struct mount_spec *m, unsigned long *fl, unsigned long *prop)
-{
-	size_t cap = 1;
-	for (size_t i = 0; i < m->n_options; i++)
-		cap += strlen(m->options[i]) + 1;
-	char *data = xcalloc(1, cap);
-	*fl = *prop = 0;
-	for (size_t i = 0; i < m->n_options; i++) {
-		const char *o = m->options[i];
-		bool known = false;
-		for (size_t k = 0; k < ARRAY_LEN(flags) && !known; k++) {
-			if (strcmp(o, flags[k].name) != 0)
-				continue;
-			known = true;
-			if (flags[k].clear)
-				*fl &= ~flags[k].flag;
-			else
-				*fl |= flags[k].flag;
-		}
-		for (size_t k = 0; k < ARRAY_LEN(propagation) && !known; k++) {
-			if (strcmp(o, propagation[k].name) == 0) {
-				known = true;
-				*prop |= propagation[k].flag;
-			}
-		}
-		if (known)
-			continue;
-		if (*data)
-			strcat(data, ",");
-		strcat(data, o);
-	}
-	return data;
-}
-
 static int mount_one(const char *target, const struct mount_spec *m, struct shim_err *e)
 {
-	unsigned long fl, prop;
-	char *data = parse_options(m, &fl, &prop);
+	struct mount_opts mo;
+	mount_opts_parse((const char *const *)m->options, m->n_options, &mo);
+	unsigned long fl = mo.flags, prop = mo.propagation;
+	char *data = mo.data;
 	const char *type = m->type && *m->type ? m->type : "none";
 	const char *source = m->source && *m->source ? m->source : type;
 	int r = 0;

@@ -55,11 +55,10 @@ void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define log_warn(...) shim_log(LOG_WARN, __VA_ARGS__)
 #define log_error(...) shim_log(LOG_ERROR, __VA_ARGS__)
 
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* xmalloc & co. and mount option parsing come from the daemon's util
+ * library (libc only; the shim links just those objects). */
+#include "util/mem.h"
+#include "util/mountopts.h"
 
 /* Reads a whole small file (at most max bytes) into a NUL-terminated buffer. */
 char *read_file(const char *path, size_t max, size_t *len);

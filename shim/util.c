@@ -98,58 +98,6 @@ void shim_log(int level, const char *fmt, ...)
 	(void)r;
 }
 
-static void oom(void)
-{
-	static const char m[] = "ucontainerd-shim: out of memory\n";
-	ssize_t r = write(2, m, sizeof m - 1);
-	(void)r;
-	abort();
-}
-
-void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-char *xasprintf(const char *fmt, ...)
-{
-	char *out;
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vasprintf(&out, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		oom();
-	return out;
-}
-
 char *read_file(const char *path, size_t max, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

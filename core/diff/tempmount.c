@@ -11,24 +11,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/mem.h"
-
-/* containerd's parseMountOptions: the options mount(2) takes as flags
- * (`clear` ones remove a flag), everything else is data for the fs. */
-static const struct {
-	const char *name;
-	bool clear;
-	unsigned long flag;
-} mount_flags[] = {
-	{"async", true, MS_SYNCHRONOUS},  {"atime", true, MS_NOATIME},     {"bind", false, MS_BIND},
-	{"defaults", false, 0},           {"dev", true, MS_NODEV},         {"diratime", true, MS_NODIRATIME},
-	{"dirsync", false, MS_DIRSYNC},   {"exec", true, MS_NOEXEC},       {"mand", false, MS_MANDLOCK},
-	{"noatime", false, MS_NOATIME},   {"nodev", false, MS_NODEV},      {"nodiratime", false, MS_NODIRATIME},
-	{"noexec", false, MS_NOEXEC},     {"nomand", true, MS_MANDLOCK},   {"norelatime", true, MS_RELATIME},
-	{"nostrictatime", true, MS_STRICTATIME}, {"nosuid", false, MS_NOSUID}, {"rbind", false, MS_BIND | MS_REC},
-	{"relatime", false, MS_RELATIME}, {"remount", false, MS_REMOUNT},  {"ro", false, MS_RDONLY},
-	{"rw", true, MS_RDONLY},          {"strictatime", false, MS_STRICTATIME}, {"suid", true, MS_NOSUID},
-	{"sync", false, MS_SYNCHRONOUS},
-};
+#include "util/mountopts.h"
 
 /* An overlay whose options do not fit the one page mount(2) copies (a
  * deep lowerdir chain): containerd's mount.All shortens the paths by
@@ -86,29 +69,10 @@ static int mount_overlay_long(const char *data, const char *target, unsigned lon
 
 static int mount_one(const struct tempmount_spec *m, const char *target, bool readonly, struct ucd_error **err)
 {
-	unsigned long flags = readonly ? MS_RDONLY : 0;
-	size_t cap = 1;
-	for (size_t i = 0; i < m->n_options; i++)
-		cap += strlen(m->options[i]) + 1;
-	autofree char *data = xcalloc(1, cap);
-	for (size_t i = 0; i < m->n_options; i++) {
-		const char *o = m->options[i];
-		bool known = false;
-		for (size_t k = 0; k < ARRAY_LEN(mount_flags) && !known; k++) {
-			if (strcmp(o, mount_flags[k].name) != 0 || mount_flags[k].flag == 0)
-				continue;
-			known = true;
-			if (mount_flags[k].clear)
-				flags &= ~mount_flags[k].flag;
-			else
-				flags |= mount_flags[k].flag;
-		}
-		if (!known && strcmp(o, "defaults") != 0) {
-			if (data[0] != '\0')
-				strcat(data, ",");
-			strcat(data, o);
-		}
-	}
+	struct mount_opts mo;
+	mount_opts_parse((const char *const *)m->options, m->n_options, &mo);
+	autofree char *data = mo.data;
+	unsigned long flags = mo.flags;
 	if (readonly)
 		flags |= MS_RDONLY;
 	const char *type = m->type && m->type[0] ? m->type : "none";
