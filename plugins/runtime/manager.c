@@ -451,6 +451,13 @@ static void del_deleted(void *arg, int code, const char *msg, const uint8_t *p, 
 	if (code != 0) {
 		d->t->deleting = false;
 		d->done(d->arg, status_error(d->rt, code, msg, NULL), NULL, 0);
+		/* A connection that closed while `deleting` was set was taken for
+		 * our own closing and not cleaned up after (on_shim_close): if it
+		 * is gone now, the shim is dead, so clean up as after any dead
+		 * shim. (When the close itself answered this Delete, on_shim_close
+		 * runs next and does it.) */
+		if (d->t->conn == NULL && !d->rt->detached)
+			cleanup_dead(d->rt, d->t);
 		task_unref(d->t);
 		free(d);
 		return;

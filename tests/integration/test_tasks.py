@@ -430,6 +430,19 @@ def config_suite():
         with d.client() as c:
             c.version()
 
+    @h.test("broken shims: one that dies under a Delete: the client gets an error, the task is cleaned up")
+    def _():
+        ctr(d, "containers", "create", "--runtime", fake, REF, "shim-dies", "true")
+        ctr(d, "task", "start", "-d", "shim-dies")
+        check("shim-dies" in task_rows(d), "the task is listed")
+        r = ctr(d, "task", "rm", "shim-dies", check=False)
+        check(r.returncode != 0, "the delete fails: %r" % r.stderr)
+        deadline = time.monotonic() + 10
+        while "shim-dies" in task_rows(d) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check("shim-dies" not in task_rows(d), "the task is gone after the cleanup")
+        ctr(d, "containers", "rm", "shim-dies")
+
     h.run("config: the daemon stops cleanly", d.stop)
 
 
