@@ -193,6 +193,18 @@ static void adopt(struct rt_task *t, struct ttrpc_conn *c)
 	ttrpc_on_close(c, on_shim_close, t);
 }
 
+/* Sends one containerd.task.v2.Task method to the task's shim (the message
+ * is packed here; ttrpc copies it into its frame). */
+static void send_task(struct rt_task *t, const char *method, const ProtobufCMessage *msg, ttrpc_reply_fn reply,
+		      void *arg)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(n ? n : 1);
+	protobuf_c_message_pack(msg, buf);
+	ttrpc_call(t->conn, TASK_SERVICE, method, t->ns, buf, n, 0, reply, arg);
+	free(buf);
+}
+
 /* --- create -------------------------------------------------------------------- */
 
 struct create {
@@ -246,14 +258,7 @@ static void create_fail(struct create *c, struct ucd_error *err)
 	Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
 	sr.id = c->t->id;
 	sr.now = true;
-	uint8_t buf[512];
-	size_t n = containerd__task__v2__shutdown_request__get_packed_size(&sr);
-	if (n > sizeof buf) {
-		create_fail_done(c);
-		return;
-	}
-	containerd__task__v2__shutdown_request__pack(&sr, buf);
-	ttrpc_call(c->t->conn, TASK_SERVICE, "Shutdown", c->t->ns, buf, n, 0, create_shutdown_reply, c);
+	send_task(c->t, "Shutdown", &sr.base, create_shutdown_reply, c);
 }
 
 static void created(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
@@ -283,16 +288,12 @@ static void send_create(struct create *c)
 	if (c->opts_len > 0)
 		any = google__protobuf__any__unpack(NULL, c->opts_len, c->opts);
 	req->options = any;
-	size_t n = containerd__task__v2__create_task_request__get_packed_size(req);
-	uint8_t *buf = malloc(n ? n : 1);
-	containerd__task__v2__create_task_request__pack(req, buf);
-	req->bundle = old_bundle;
+	send_task(c->t, "Create", &req->base, created, c);
+	req->bundle = old_bundle;   /* not the unpacked message's own: give back what it owns */
 	req->options = old_opts;
 	containerd__task__v2__create_task_request__free_unpacked(req, NULL);
 	if (any != NULL)
 		google__protobuf__any__free_unpacked(any, NULL);
-	ttrpc_call(c->t->conn, TASK_SERVICE, "Create", c->t->ns, buf, n, 0, created, c);
-	free(buf);
 }
 
 static void create_connected(void *arg, struct ttrpc_conn *conn, struct ucd_error *err)
@@ -471,14 +472,7 @@ static void del_deleted(void *arg, int code, const char *msg, const uint8_t *p, 
 	}
 	Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
 	sr.id = d->t->id;
-	uint8_t buf[512];
-	size_t n = containerd__task__v2__shutdown_request__get_packed_size(&sr);
-	if (n > sizeof buf) {
-		del_finish(d);
-		return;
-	}
-	containerd__task__v2__shutdown_request__pack(&sr, buf);
-	ttrpc_call(d->t->conn, TASK_SERVICE, "Shutdown", d->t->ns, buf, n, 0, del_shutdown_reply, d);
+	send_task(d->t, "Shutdown", &sr.base, del_shutdown_reply, d);
 }
 
 static void rt_delete(void *self, const char *ns, const char *id, ucd_runtime_done done, void *arg)
@@ -502,13 +496,7 @@ static void rt_delete(void *self, const char *ns, const char *id, ucd_runtime_do
 	t->deleting = true;   /* the shim will go: its closing connection is expected */
 	Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
 	dr.id = t->id;
-	uint8_t buf[512];
-	size_t n = containerd__task__v2__delete_request__get_packed_size(&dr);
-	if (n > sizeof buf)
-		n = 0;
-	else
-		containerd__task__v2__delete_request__pack(&dr, buf);
-	ttrpc_call(t->conn, TASK_SERVICE, "Delete", ns, buf, n, 0, del_deleted, d);
+	send_task(t, "Delete", &dr.base, del_deleted, d);
 }
 
 /* --- list ---------------------------------------------------------------------- */
