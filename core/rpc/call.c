@@ -169,8 +169,7 @@ void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The server ends a call the handler was given (bad or oversized input,
- * deadline): the handler hears of it through on_cancel, so it can drop what
+/* The server ends a call the handler was given (the deadline): the handler hears of it through on_cancel, so it can drop what
  * it kept for the call. */
 static void end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -187,6 +186,37 @@ static void end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
 		call->method->on_cancel(call);
 		rpc_call_unref(call);
 	}
+}
+
+/* The server refuses input of a call the handler was given (oversized,
+ * truncated or undecodable). A handler with on_input_error finishes the call
+ * itself once it has let go of what it holds, so that the client hears the
+ * status only after that (as with grpc-go, where the handler's deferred
+ * cleanup runs before the status goes out); otherwise as end_by_server. */
+static void refuse_input(struct rpc_call *call, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse_input(struct rpc_call *call, int code, const char *fmt, ...)
+{
+	if (call_is_done(call))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	if (call->dispatched && call->method->on_input_error != NULL) {
+		struct ucd_error *e = NULL;
+		error_setv(&e, code, 0, fmt, ap);
+		call->ignore_input = true;
+		rpc_call_ref(call);
+		call->method->on_input_error(call, e);
+		rpc_call_unref(call);
+	} else {
+		finish_v(call, code, fmt, ap);
+		if (call->dispatched && call->method->on_cancel != NULL) {
+			rpc_call_ref(call);
+			call->method->on_cancel(call);
+			rpc_call_unref(call);
+		}
+	}
+	va_end(ap);
 }
 
 void rpc_call_reply(struct rpc_call *call, const ProtobufCMessage *msg)
@@ -409,25 +439,25 @@ static void dispatch_input(struct rpc_call *call)
 		case FRAME_NEED_MORE:
 			goto out;
 		case FRAME_TOO_LARGE:
-			end_by_server(call, UCD_RESOURCE_EXHAUSTED, "grpc: received message larger than max (%zu vs. %zu)", n, max);
+			refuse_input(call, UCD_RESOURCE_EXHAUSTED, "grpc: received message larger than max (%zu vs. %zu)", n, max);
 			goto drop_input;
 		case FRAME_COMPRESSED:
-			end_by_server(call, UCD_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
+			refuse_input(call, UCD_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
 			goto drop_input;
 		case FRAME_BAD_FLAG:
-			end_by_server(call, UCD_INTERNAL, "grpc: invalid message compression flag");
+			refuse_input(call, UCD_INTERNAL, "grpc: invalid message compression flag");
 			goto drop_input;
 		case FRAME_OK:
 			break;
 		}
 		if (call->n_received > 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
-			end_by_server(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
+			refuse_input(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
 			goto drop_input;
 		}
 		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, n, msg);
 		frame_consume(&call->in, n);
 		if (req == NULL) {
-			end_by_server(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
+			refuse_input(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
 					m->input->name);
 			goto drop_input;
 		}
@@ -519,12 +549,12 @@ static void deliver_half_close(struct rpc_call *call)
 {
 	const struct rpc_method *m = call->method;
 	if (buf_avail(&call->in) > 0) {
-		end_by_server(call, UCD_INTERNAL, "grpc: request ended inside a message (%zu bytes left)",
+		refuse_input(call, UCD_INTERNAL, "grpc: request ended inside a message (%zu bytes left)",
 				buf_avail(&call->in));
 		return;
 	}
 	if (call->n_received == 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
-		end_by_server(call, UCD_INTERNAL, "grpc: request message missing");
+		refuse_input(call, UCD_INTERNAL, "grpc: request message missing");
 		return;
 	}
 	if (m->on_half_close != NULL)

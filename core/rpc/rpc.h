@@ -49,6 +49,14 @@ struct rpc_method {
 	 * message). The handler drops what it kept for the call (an event
 	 * subscription, a partial upload). Called at most once per call. */
 	void (*on_cancel)(struct rpc_call *call);
+	/* Optional: the server refuses this call's later input (an oversized,
+	 * truncated or undecodable message). Without it the call ends at once and
+	 * on_cancel follows; with it the handler owns `e` and finishes the call
+	 * with it (rpc_call_fail) when it has released what it holds, so a client
+	 * that retries at once finds e.g. an ingest lock already free. No more
+	 * messages or half-close are delivered; on_cancel still comes if the
+	 * client goes first. */
+	void (*on_input_error)(struct rpc_call *call, struct ucd_error *e);
 	void *data;                                /* handed back by rpc_call_method_data() */
 };
 

@@ -495,7 +495,8 @@ static struct rpc_method methods[] = {
 		     &containerd__services__content__v1__list_statuses_request__descriptor, true, c_list_statuses) },
 	{ RPC_METHOD(C_SVC "Write", RPC_BIDI_STREAMING,
 		     &containerd__services__content__v1__write_content_request__descriptor, true, csvc_write_message),
-	  .on_half_close = csvc_write_half_close, .on_cancel = csvc_write_cancel },
+	  .on_half_close = csvc_write_half_close, .on_cancel = csvc_write_cancel,
+	  .on_input_error = csvc_write_input_error },
 	{ RPC_METHOD(C_SVC "Abort", RPC_UNARY, &containerd__services__content__v1__abort_request__descriptor, true,
 		     c_abort) },
 };

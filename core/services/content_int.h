@@ -52,5 +52,6 @@ int csvc_lease_untrack(struct rpc_call *call, struct md_db *db, const char *type
 void csvc_write_message(struct rpc_call *call, const ProtobufCMessage *msg);
 void csvc_write_half_close(struct rpc_call *call);
 void csvc_write_cancel(struct rpc_call *call);
+void csvc_write_input_error(struct rpc_call *call, struct ucd_error *e);
 void csvc_read(struct rpc_call *call, const ProtobufCMessage *msg);
 void csvc_read_cancel(struct rpc_call *call);

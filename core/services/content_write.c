@@ -670,6 +670,25 @@ void csvc_write_half_close(struct rpc_call *call)
 	finish_ok(ws);
 }
 
+/* An oversized or broken message: the writer is closed (and its ref
+ * unlocked) before the client hears the error, as in containerd, whose
+ * handler's deferred Close runs before grpc-go sends the status. */
+void csvc_write_input_error(struct rpc_call *call, struct ucd_error *e)
+{
+	struct wstate *ws = rpc_call_data(call);
+	if (ws == NULL) {
+		rpc_call_fail(call, e);
+		return;
+	}
+	if (ws->ended) {   /* already ending: its own answer goes out */
+		error_free(e);
+		return;
+	}
+	error_free(ws->final_err);
+	ws->final_err = e;
+	end(ws);
+}
+
 void csvc_write_cancel(struct rpc_call *call)
 {
 	struct wstate *ws = rpc_call_data(call);

@@ -196,6 +196,55 @@ static void sink_cancel(struct rpc_call *call)
 	sink_end(call, false);
 }
 
+/* Tidy (client streaming): takes input error hand-over (on_input_error) and
+ * finishes the call with it only after 200 ms of "cleanup", adding a mark
+ * to the message, so the test can see the handler, not the server, ended it. */
+struct tidy {
+	struct rpc_call *call;
+	uv_timer_t timer;
+	struct ucd_error *e;
+};
+
+static void tidy_closed(uv_handle_t *h)
+{
+	struct tidy *t = h->data;
+	rpc_call_unref(t->call);
+	error_free(t->e);
+	free(t);
+	live_calls--;
+}
+
+static void tidy_timer(uv_timer_t *h)
+{
+	struct tidy *t = h->data;
+	rpc_call_finish(t->call, t->e->code, "%s (after cleanup)", t->e->msg);
+	uv_close((uv_handle_t *)h, tidy_closed);
+}
+
+static void tidy_message(struct rpc_call *call, const ProtobufCMessage *msg)
+{
+	(void)call;
+	(void)msg;
+}
+
+static void tidy_done(struct rpc_call *call)
+{
+	send_topic(call, "tidy");
+	rpc_call_finish(call, UCD_OK, NULL);
+}
+
+static void tidy_input_error(struct rpc_call *call, struct ucd_error *e)
+{
+	struct tidy *t = xcalloc(1, sizeof *t);
+	t->call = call;
+	t->e = e;
+	rpc_call_ref(call);
+	live_calls++;
+	uv_timer_init(main_loop, &t->timer);
+	t->timer.data = t;
+	uv_timer_start(&t->timer, tidy_timer, 200, 0);
+}
+
 #define SVC "/ucd.test.Echo/"
 static struct rpc_method methods[] = {
 	{RPC_METHOD(SVC "Unary", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, unary)},
@@ -207,6 +256,8 @@ static struct rpc_method methods[] = {
 		    bidi), .on_half_close = bidi_done},
 	{RPC_METHOD(SVC "SlowSink", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
 		    false, sink_message), .on_half_close = sink_done, .on_cancel = sink_cancel},
+	{RPC_METHOD(SVC "Tidy", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
+		    false, tidy_message), .on_half_close = tidy_done, .on_input_error = tidy_input_error},
 	{RPC_METHOD(SVC "Hang", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, hang),
 	 .on_cancel = hang_cancel},
 	{RPC_METHOD(SVC "Namespaced", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, true,

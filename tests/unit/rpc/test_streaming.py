@@ -138,6 +138,19 @@ with tempfile.TemporaryDirectory() as tmp:
     except grpc.RpcError as e:
         check("receive limit on a stream: RESOURCE_EXHAUSTED", e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e)
 
+    # a handler with on_input_error ends the call itself, after its cleanup
+    t0 = time.monotonic()
+    try:
+        method(ch, "stream_unary", "Tidy")(reqs("ok", "z" * 5000), timeout=5)
+        check("input error handed to the handler", False, "no error")
+    except grpc.RpcError as e:
+        took = time.monotonic() - t0
+        check("input error handed to the handler: its status, after its cleanup",
+              e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and e.details().endswith("(after cleanup)")
+              and "larger than max" in e.details() and took >= 0.2, (e, took))
+    r = method(ch, "stream_unary", "Tidy")(reqs("a", "b"), timeout=5)
+    check("the same method without bad input", r.topic == "tidy", r)
+
     # calls still open at shutdown are cancelled, and everything is freed
     open_call = method(ch, "unary_unary", "Hang").future(Req(topic="x"))
     open_stream = method(ch, "stream_unary", "ClientStream").future(reqs("a", "b", pause=2.0))
