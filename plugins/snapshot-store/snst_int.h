@@ -49,6 +49,8 @@ struct snst_trash {
 	bool work;              /* something was moved in since the last pass */
 	bool idle;              /* the thread is waiting with nothing to do */
 	volatile bool stop;
+	unsigned waiters;       /* cleanup() or close() waiting: the thread runs at normal priority */
+	bool idle_policy;       /* the thread is at SCHED_IDLE now */
 	uint64_t seq;           /* unique trash names */
 	const struct ucd_host *host;
 	const struct ucd_init_ctx *ic;

@@ -62,16 +62,24 @@ static bool empty_once(struct snst_trash *t)
 	return ok && !t->stop;
 }
 
+/* Deleting trees is never urgent by itself: at SCHED_IDLE every request's
+ * own work (and its client) runs first, which on a small machine is most of
+ * a Remove's latency. But SCHED_IDLE gets almost nothing on a CPU kept busy
+ * by anything else, so whoever waits for the thread (cleanup(), close())
+ * raises it to SCHED_OTHER first; it drops back once nobody waits.
+ * Caller holds t->mu. */
+static void set_policy(struct snst_trash *t, bool idle)
+{
+	if (!t->started || t->idle_policy == idle)
+		return;
+	struct sched_param sp = {0};
+	if (pthread_setschedparam(t->thread, idle ? SCHED_IDLE : SCHED_OTHER, &sp) == 0)
+		t->idle_policy = idle;
+}
+
 static void *reaper(void *arg)
 {
 	struct snst_trash *t = arg;
-	/* Deleting trees is never urgent: SCHED_IDLE lets every request's own
-	 * work (and its client) run first, which on a small machine is most of
-	 * a Remove's latency. The thread still makes progress (CFS gives idle
-	 * threads a small share even on a busy CPU), and cleanup() waits for
-	 * it when someone needs the space now. */
-	struct sched_param sp = {0};
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	pthread_mutex_lock(&t->mu);
 	for (;;) {
 		while (!t->stop && !t->work) {
@@ -83,6 +91,7 @@ static void *reaper(void *arg)
 		if (t->stop)
 			break;
 		t->work = false;
+		set_policy(t, t->waiters == 0);
 		pthread_mutex_unlock(&t->mu);
 		empty_once(t);
 		pthread_mutex_lock(&t->mu);
@@ -95,9 +104,11 @@ static void *reaper(void *arg)
 
 void snst_trash_start(struct snst_trash *t)
 {
+	pthread_mutex_lock(&t->mu);   /* the thread sets its policy under it, once started is known */
 	if (pthread_create(&t->thread, NULL, reaper, t) == 0)
 		t->started = true;
-	else
+	pthread_mutex_unlock(&t->mu);
+	if (!t->started)
 		t->host->log(t->ic, UCD_LOG_WARN, "cannot start the thread that deletes removed snapshots: "
 						  "they are deleted by cleanup only");
 }
@@ -107,6 +118,8 @@ void snst_trash_close(struct snst_trash *t)
 	if (t->started) {
 		pthread_mutex_lock(&t->mu);
 		t->stop = true;
+		t->waiters++;
+		set_policy(t, false);   /* it must see `stop` soon, busy CPU or not */
 		pthread_cond_signal(&t->wake);
 		pthread_mutex_unlock(&t->mu);
 		pthread_join(t->thread, NULL);
@@ -146,8 +159,11 @@ void snst_trash_flush(struct snst_trash *t)
 	pthread_mutex_lock(&t->mu);
 	t->work = true;
 	t->idle = false;
+	t->waiters++;
+	set_policy(t, false);
 	pthread_cond_signal(&t->wake);
 	while (!t->idle)
 		pthread_cond_wait(&t->idle_cv, &t->mu);
+	t->waiters--;
 	pthread_mutex_unlock(&t->mu);
 }
