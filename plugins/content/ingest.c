@@ -477,8 +477,13 @@ int cs_walk_statuses(void *self, ucd_content_status_fn fn, void *arg, struct ucd
 		struct ucd_content_status st = {0};
 		struct ucd_error *se = NULL;
 		if (fd < 0 || status_of_dir(s, fd, NULL, &st, &se) < 0) {
-			s->host->log(s->ic, UCD_LOG_WARN, "`%s/%s` is not a readable ingest (%s); skipping it", s->ingest,
-				     e->d_name, se ? se->msg : strerror(errno));
+			/* A writer between mkdir and its data file, or between
+			 * moving the data into blobs/ and removing the
+			 * directory, is no status yet (or any more) and no
+			 * damage either: skipped without a warning. */
+			if (!cs_lock_held_for_dir(s, e->d_name))
+				s->host->log(s->ic, UCD_LOG_WARN, "`%s/%s` is not a readable ingest (%s); skipping it",
+					     s->ingest, e->d_name, se ? se->msg : strerror(errno));
 			s->host->error_free(se);
 			if (fd >= 0)
 				close(fd);

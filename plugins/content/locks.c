@@ -82,6 +82,19 @@ void cs_lock_release(struct cs *s, const char *ref)
 	pthread_mutex_unlock(&s->mu);
 }
 
+bool cs_lock_held_for_dir(struct cs *s, const char *name)
+{
+	bool held = false;
+	pthread_mutex_lock(&s->mu);
+	for (struct cs_lock *l = s->locks; l != NULL && !held; l = l->next) {
+		char hex[65];
+		cs_sha256_hex(l->ref, strlen(l->ref), hex);
+		held = strcmp(hex, name) == 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return held;
+}
+
 void cs_locks_free(struct cs *s)
 {
 	while (s->locks != NULL) {

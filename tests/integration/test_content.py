@@ -560,6 +560,44 @@ def _():
     healthy()
 
 
+@h.test("The collector's walk of ingest/ skips a live writer's half-made directory quietly, warns about an abandoned one")
+def _():
+    ing = os.path.join(store_dir(), "ingest")
+    w = Writer()
+    w.send(action=STAT, ref="live-ref", total=10)
+
+    def ref_of(name):
+        try:
+            with open(os.path.join(ing, name, "ref")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def collect():
+        with d.client(ns="gc-trigger") as cl:
+            cl.call(LEASES + "Create", id="walk")
+            cl.call(LEASES + "Delete", id="walk", sync=True)
+    # the plugin's ref carries the namespace and more: "default/.../live-ref"
+    live = [n for n in os.listdir(ing) if ref_of(n).endswith("/live-ref")][0]
+    # the moment between a writer's mkdir and its data file (or between its
+    # commit moving the data into blobs/ and removing the directory), as a
+    # collection (the one at start, say) can meet it
+    os.unlink(os.path.join(ing, live, "data"))
+    before = d.stderr().count(live)
+    collect()
+    eq(d.stderr().count(live), before, "no warning about a directory whose writer is live")
+    w.cancel()
+    # once the writer is closed nobody writes it: the same directory is
+    # damage now, and warned about
+    deadline = time.monotonic() + 10
+    while d.stderr().count(live) == before and time.monotonic() < deadline:
+        collect()
+        time.sleep(0.05)
+    check(d.stderr().count(live) > before, "an abandoned ingest directory without data is warned about")
+    call("Abort", ref="live-ref")
+    healthy()
+
+
 # --- namespaces, leases -----------------------------------------------------------------
 
 @h.test("Namespaces: isolation, commit at once of a blob another namespace holds, rm keeps it for the other")
