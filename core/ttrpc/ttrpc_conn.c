@@ -356,8 +356,8 @@ static void on_connection(uv_stream_t *l, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
-struct ttrpc_server *ttrpc_server_new(uv_loop_t *loop, const char *path, ttrpc_handler_fn handler, void *arg,
-				      struct ucd_error **err)
+struct ttrpc_server *ttrpc_server_new(uv_loop_t *loop, const char *path, int uid, int gid, ttrpc_handler_fn handler,
+				      void *arg, struct ucd_error **err)
 {
 	struct ttrpc_server *s = xcalloc(1, sizeof *s);
 	s->path = xstrdup(path);
@@ -370,8 +370,15 @@ struct ttrpc_server *ttrpc_server_new(uv_loop_t *loop, const char *path, ttrpc_h
 		error_set(err, UCD_INTERNAL, errno, "remove stale socket `%s`: %s", path, strerror(errno));
 		goto fail;
 	}
+	/* A client of this socket can have a shim exec in a container: it is
+	 * made with no access for anyone but root, then opened to the group
+	 * (and its owner set), never looser in between. */
+	mode_t old_mask = umask(0177);
 	int r = uv_pipe_bind(&s->listener, path);
+	umask(old_mask);
 	if (r == 0 && chmod(path, 0660) < 0)
+		r = -errno;
+	if (r == 0 && (uid >= 0 || gid >= 0) && chown(path, (uid_t)uid, (gid_t)gid) < 0)
 		r = -errno;
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);

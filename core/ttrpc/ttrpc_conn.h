@@ -52,9 +52,10 @@ bool ttrpc_is_open(const struct ttrpc_conn *c);
  * ttrpc_conn_ref). `ns` is the request's containerd namespace or NULL. */
 typedef void (*ttrpc_handler_fn)(void *arg, struct ttrpc_conn *c, uint32_t stream, const Ttrpc__Request *req);
 
-/* Binds and listens on `path` (a stale socket file is replaced), mode 0660. */
-struct ttrpc_server *ttrpc_server_new(uv_loop_t *loop, const char *path, ttrpc_handler_fn handler, void *arg,
-				      struct ucd_error **err);
+/* Binds and listens on `path` (a stale socket file is replaced), mode 0660,
+ * owned by uid/gid where they are not -1 (containerd's [ttrpc] uid/gid). */
+struct ttrpc_server *ttrpc_server_new(uv_loop_t *loop, const char *path, int uid, int gid, ttrpc_handler_fn handler,
+				      void *arg, struct ucd_error **err);
 /* Stops listening, closes every connection, removes the socket file; the
  * server is freed once every handle is closed. */
 void ttrpc_server_close(struct ttrpc_server *s);

@@ -149,6 +149,23 @@ def _():
     still_serving()
 
 
+@h.test("[ttrpc] address in a directory not made yet, uid/gid: the socket is made there, owned so, mode 0660")
+def _():
+    o = h.daemon("owner")
+    path = os.path.join(o.dir, "tt", "deeper", "events.sock")
+    o.start(extra='[ttrpc]\n  address = "%s"\n  uid = 1234\n  gid = 5678\n' % path)
+    st = os.stat(path)
+    eq((st.st_uid, st.st_gid), (1234, 5678), "socket owner")
+    eq(oct(st.st_mode & 0o777), oct(0o660), "mode")
+    check(not os.path.exists(o.sock + ".ttrpc"), "no socket at the default place")
+    with TtrpcClient(P, path) as t:
+        code, msg, _ = t.call(EV, "Forward", forward_req("default", "/tasks/oom", task_oom("c-owner")),
+                              ns="default")
+        eq(code, 0, "Forward on the configured socket: %s" % msg)
+    o.stop()
+    check(not os.path.exists(path), "socket removed at stop")
+
+
 @h.test("main stops cleanly at the end and removes the ttrpc socket")
 def _():
     d.stop()

@@ -173,7 +173,7 @@ static void test_conn(const char *dir)
 	snprintf(path, sizeof path, "%s/t.sock", dir);
 	uv_loop_init(&loop);
 	struct ucd_error *err = NULL;
-	struct ttrpc_server *s = ttrpc_server_new(&loop, path, handler, NULL, &err);
+	struct ttrpc_server *s = ttrpc_server_new(&loop, path, -1, -1, handler, NULL, &err);
 	CHECK(s != NULL);
 
 	struct ucd_error *cerr = (struct ucd_error *)1;
