@@ -168,6 +168,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	svc_tasks_shutdown(&d->svc);
 	svc_events_ttrpc_stop(&d->svc);
 	gc_shutdown(d->svc.gc);
+	svc_defer_close(&d->svc);
 	rpc_server_close(d->svc.server, after_close, d);
 }
 
@@ -280,6 +281,7 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 	d.svc.gc = gc_new(&loop, d.svc.db, d.svc.registry);
+	svc_defer_init(&d.svc);
 	/* What a crash left between a backend write and its metadata row, and
 	 * what was deleted just before a shutdown, goes at start-up. */
 	gc_schedule(d.svc.gc);
@@ -328,6 +330,7 @@ out:
 		svc_tasks_shutdown(&d.svc);
 		svc_events_ttrpc_stop(&d.svc);
 		gc_shutdown(d.svc.gc);
+		svc_defer_close(&d.svc);
 		if (d.svc.server != NULL) {
 			/* Close what was started (and remove the socket we bound). */
 			rpc_server_close(d.svc.server, NULL, NULL);

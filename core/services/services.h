@@ -26,7 +26,17 @@ struct svc_ctx {
 	const char *uuid;          /* this daemon's persistent server UUID (introspection) */
 	struct gc *gc;             /* core/gc/gc.h: the garbage collector */
 	struct ttrpc_server *ttrpc; /* the `.ttrpc` socket for shims (events_ttrpc.c) */
+	struct svc_defer *defer;   /* work for the loop's next turn (defer.c); NULL: run at once */
 };
+
+/* defer.c: `fn(arg)` runs on the loop once the callback deferring it has
+ * returned and the replies it made are written (libuv's idle phase, before
+ * the loop blocks); for work a handler starts once it has answered.
+ * Before svc_defer_init and after svc_defer_close it runs at once. Close
+ * runs what is pending. */
+void svc_defer_init(struct svc_ctx *ctx);
+void svc_defer(struct svc_ctx *ctx, void (*fn)(void *arg), void *arg);
+void svc_defer_close(struct svc_ctx *ctx);
 
 void svc_version_register(struct svc_ctx *ctx);
 void svc_introspection_register(struct svc_ctx *ctx);

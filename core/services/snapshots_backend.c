@@ -150,6 +150,11 @@ static void removal_done(uv_work_t *w, int status)
 	removal_next(q);
 }
 
+static void start_next(void *q)
+{
+	removal_next(q);
+}
+
 static void removal_next(struct removal_queue *q)
 {
 	if (q->busy || list_empty(&q->pending))
@@ -171,7 +176,9 @@ void snap_backend_remove(struct svc_ctx *ctx, const struct snap_backend *be, con
 	struct removal_queue *q = queue_of(ctx->loop, be->name);
 	rm->queue = q;
 	list_add_tail(&q->pending, &rm->link);
-	removal_next(q);
+	/* the caller has answered its client: the worker starts once that
+	 * answer is written (defer.c says why) */
+	svc_defer(ctx, start_next, q);
 }
 
 /* --- holds ------------------------------------------------------------------------- */
