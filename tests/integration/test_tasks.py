@@ -278,6 +278,23 @@ def suite(shim, d, extra):
             eq(task_rows(d), {}, "no task")
             ctr(d, "containers", "rm", "hybrid", check=False)
 
+    if shim == "ucontainerd-shim":
+        @h.test("%s: ctr run --runc-systemd-cgroup: the runtime is run with --systemd-cgroup" % shim)
+        def _():
+            argv_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "argv_runtime.sh")
+            r = ctr(d, "run", "--rm", "--runc-binary", argv_rt, REF, "sysd", "true", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "argv: ")
+            check("--systemd-cgroup" not in r.stderr, "no --systemd-cgroup unless asked: %s" % r.stderr)
+            ctr(d, "containers", "rm", "sysd", check=False)
+            r = ctr(d, "run", "--rm", "--runc-systemd-cgroup", "--cgroup", "system.slice:ucd:sysd", "--runc-binary",
+                    argv_rt, REF, "sysd", "true", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "--systemd-cgroup")
+            contains(r.stderr, " create ")
+            eq(task_rows(d), {}, "no task")
+            ctr(d, "containers", "rm", "sysd", check=False)
+
     @h.test("%s: a container whose snapshot is gone: a clear error, no task" % shim)
     def _():
         ctr(d, "containers", "create", REF, "nosnap", "true")
@@ -410,6 +427,28 @@ def config_suite():
             # the container's own option wins over the default
             r = ctr(d, "run", "--rm", "--runc-binary", ru.RUNC, REF, "c5", "echo", "own-binary")
             eq(r.stdout, "own-binary\n", "run with the container's binary")
+
+    @h.test("config: binary_name and systemd_cgroup reach our shim; the container's binary_name wins")
+    def _():
+        argv_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "argv_runtime.sh")
+        d.stop()
+        d.start(extra='[plugins."io.containerd.runtime.v2.task"]\n  binary_name = "%s"\n'
+                      '  systemd_cgroup = true\n' % argv_rt)
+        try:
+            r = ctr(d, "run", "--rm", REF, "c6", "true", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "argv: ")
+            contains(r.stderr, "--systemd-cgroup")
+            ctr(d, "containers", "rm", "c6", check=False)
+            # a bool cannot be unset in the options: systemd_cgroup = true
+            # holds for every task; the binary is the container's own
+            r = ctr(d, "run", "--rm", "--runc-binary", "/nonexistent/own-rt", REF, "c7", "true", check=False)
+            check(r.returncode != 0, "must fail")
+            contains(r.stderr, "/nonexistent/own-rt")
+            ctr(d, "containers", "rm", "c7", check=False)
+        finally:
+            d.stop()
+            d.start(extra='[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "/nonexistent/shim"\n')
 
     fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_shim.py")
 
