@@ -279,12 +279,15 @@ def suite(shim, d, extra):
             ctr(d, "containers", "rm", "hybrid", check=False)
 
     if shim == "ucontainerd-shim":
-        @h.test("%s: ctr run --runc-systemd-cgroup: the runtime is run with --systemd-cgroup" % shim)
+        @h.test("%s: ctr run --runc-root, --runc-systemd-cgroup: the runtime is run with --root, --systemd-cgroup"
+                % shim)
         def _():
             argv_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "argv_runtime.sh")
-            r = ctr(d, "run", "--rm", "--runc-binary", argv_rt, REF, "sysd", "true", check=False)
+            r = ctr(d, "run", "--rm", "--runc-binary", argv_rt, "--runc-root", "/run/ucd-argv-root", REF, "sysd",
+                    "true", check=False)
             check(r.returncode != 0, "must fail")
             contains(r.stderr, "argv: ")
+            contains(r.stderr, "--root /run/ucd-argv-root/%s " % NS)   # as containerd's shim: root/namespace
             check("--systemd-cgroup" not in r.stderr, "no --systemd-cgroup unless asked: %s" % r.stderr)
             ctr(d, "containers", "rm", "sysd", check=False)
             r = ctr(d, "run", "--rm", "--runc-systemd-cgroup", "--cgroup", "system.slice:ucd:sysd", "--runc-binary",
