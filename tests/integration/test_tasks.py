@@ -322,33 +322,42 @@ def suite(shim, d, extra):
         for topic in ("/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"):
             contains(out, topic)
 
-    @h.test("%s: kill -9 of the daemon with 6 containers running; one exits meanwhile; all found after restart"
-            % shim)
+    @h.test("%s: kill -9 of the daemon with 17 containers running; one exits meanwhile; after the restart every "
+            "task is listed, exec'ed, killed, waited and deleted" % shim)
     def _():
         ns = NS_RESTART
-        for i in range(5):
-            ctr(d, "run", "-d", REF, "keep%d" % i, "sleep", "1000", ns=ns)
+        keep = ["keep%d" % i for i in range(16)]
+        for cid in keep:
+            ctr(d, "run", "-d", REF, cid, "sleep", "1000", ns=ns)
         ctr(d, "run", "-d", REF, "quits", "sh", "-c", "sleep 1; exit 42", ns=ns)
         before = task_rows(d, ns)
-        eq(len(before), 6, "tasks before")
+        eq(len(before), len(keep) + 1, "tasks before")
         d.kill9()
         time.sleep(1.5)   # "quits" exits while no daemon runs
-        for i in range(5):
-            check(alive(before["keep%d" % i][0]), "keep%d survives the daemon" % i)
+        for cid in keep:
+            check(alive(before[cid][0]), "%s survives the daemon" % cid)
         d.start(extra=extra)
         after = task_rows(d, ns)
-        for i in range(5):
-            eq(after.get("keep%d" % i), (before["keep%d" % i][0], "RUNNING"), "keep%d after restart" % i)
+        for cid in keep:
+            eq(after.get(cid), (before[cid][0], "RUNNING"), "%s after restart" % cid)
         eq(after.get("quits", (None, None))[1], "STOPPED", "the task that exited while the daemon was down")
-        r = ctr(d, "task", "exec", "--exec-id", "post", "keep0", "echo", "still-here", ns=ns)
-        eq(r.stdout, "still-here\n", "exec after restart")
         with d.client() as c:
             w = c.call("/containerd.services.tasks.v1.Tasks/Wait", container_id="quits", ns=ns)
         eq(w.exit_status, 42, "Wait: the real exit status of the task that exited while the daemon was down")
         r = ctr(d, "task", "rm", "quits", ns=ns)
         contains(r.stderr, "exit code 42")
-        ctr(d, "task", "kill", "-s", "SIGKILL", "keep1", ns=ns)
-        wait_status(d, "keep1", "STOPPED", ns=ns)
+        for cid in keep:
+            r = ctr(d, "task", "exec", "--exec-id", "post", cid, "echo", "still-here", cid, ns=ns)
+            eq(r.stdout, "still-here %s\n" % cid, "exec in %s after restart" % cid)
+        for cid in keep:
+            ctr(d, "task", "kill", "-s", "SIGKILL", cid, ns=ns)
+        with d.client() as c:
+            for cid in keep:
+                w = c.call("/containerd.services.tasks.v1.Tasks/Wait", container_id=cid, ns=ns)
+                eq(w.exit_status, 137, "Wait on %s after SIGKILL" % cid)
+        for cid in keep:
+            ctr(d, "task", "rm", cid, ns=ns)
+            check(not alive(before[cid][0]), "%s's process is gone" % cid)
         remove_all(d, ns)
         eq(task_rows(d, ns), {}, "all deleted")
 
