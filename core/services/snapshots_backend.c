@@ -104,7 +104,7 @@ static struct removal_queue *queue_of(uv_loop_t *loop, const char *sn)
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &queues) {
 		struct removal_queue *q = list_entry(pos, struct removal_queue, link);
-		if (strcmp(q->snapshotter, sn) == 0)
+		if (q->loop == loop && strcmp(q->snapshotter, sn) == 0)   /* a test may run loops one after another */
 			return q;
 	}
 	struct removal_queue *q = xcalloc(1, sizeof *q);
