@@ -34,6 +34,10 @@ size_t mem_trim(void)
 	size_t kb = 0;
 	FILE *f = fopen("/proc/self/smaps", "re");
 	if (f != NULL) {
+		/* procfs says 1 KiB blocks: stdio would read the ~300 KiB in
+		 * 1 KiB read(2)s */
+		char buf[64 * 1024];
+		setvbuf(f, buf, _IOFBF, sizeof buf);
 		char line[512];
 		unsigned long lo = 0, hi = 0;
 		bool candidate = false;
