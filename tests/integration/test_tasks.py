@@ -192,6 +192,32 @@ def suite(shim, d, extra):
             ctr(d, "containers", "rm", cid)
             check(not alive(pid), "the container's process is gone")
 
+        @h.test("%s: the spec ctr builds: native snapshotter (bind rootfs), --read-only, --mount, --env, --cwd, "
+                "--memory-limit" % tag)
+        def _(binary=binary, sfx=sfx):
+            # native's rootfs is a bind mount, overlayfs's an overlay: both through the shim's mount
+            r = ctr(d, "run", "--rm", "--snapshotter", "native", *run_args(binary), REF, "native" + sfx, "sh", "-c",
+                    "echo on-native > /tmp/w && cat /tmp/w")
+            eq(r.stdout, "on-native\n", "a container on the native snapshotter (%r)" % r.stderr)
+            host = os.path.join(h.tmp, "hostdir" + sfx)
+            os.makedirs(host, exist_ok=True)
+            with open(os.path.join(host, "f"), "w") as f:
+                f.write("from-host\n")
+            r = ctr(d, "run", "--rm", "--read-only", "--env", "FOO=bar", "--cwd", "/tmp",
+                    "--mount", "type=bind,src=%s,dst=/mnt,options=rbind:ro" % host, *run_args(binary), REF,
+                    "spec" + sfx, "sh", "-c", "echo $FOO; pwd; cat /mnt/f; touch /x || echo read-only")
+            eq(r.stdout, "bar\n/tmp\nfrom-host\nread-only\n", "env, cwd, bind mount, read-only rootfs (%r)" % r.stderr)
+            cid = "mem" + sfx
+            ctr(d, "run", "-d", "--memory-limit", "33554432", *run_args(binary), REF, cid, "sleep", "1000")
+            wait_status(d, cid, "RUNNING")
+            out = ctr(d, "task", "metrics", cid).stdout
+            check("33554432" in out, "memory limit in the metrics: %s" % out)
+            ctr(d, "task", "kill", "-s", "SIGKILL", cid)
+            wait_status(d, cid, "STOPPED")
+            ctr(d, "task", "rm", cid)
+            ctr(d, "containers", "rm", cid)
+            eq(task_rows(d), {}, "no task left")
+
         @h.test("%s: a command the image does not have: the runtime's error, nothing left behind" % tag)
         def _(binary=binary, sfx=sfx):
             cid = "nocmd" + sfx
