@@ -26,7 +26,7 @@ struct svc_ctx {
 	const char *uuid;          /* this daemon's persistent server UUID (introspection) */
 	struct gc *gc;             /* core/gc/gc.h: the garbage collector */
 	struct ttrpc_server *ttrpc; /* the `.ttrpc` socket for shims (events_ttrpc.c) */
-	struct svc_defer *defer;   /* work for the loop's next turn (defer.c); NULL: run at once */
+	struct svc_defer *defer;   /* work run after the current callback and its replies (defer.c) */
 };
 
 /* defer.c: `fn(arg)` runs on the loop once the callback deferring it has
