@@ -530,6 +530,55 @@ static char **rt_list(void *self, const char *ns)
 
 /* --- attach: the shims that outlived the daemon ---------------------------------- */
 
+static void shutdown_sent(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	/* nothing to do: the shim's exit closes the connection, whose close
+	 * callback cleans up as after any dead shim */
+	task_unref(arg);
+}
+
+/* The answer to the Connect sent on reconnecting (containerd's loadShim
+ * checks a shim the same way). A shim that answers with no task pid holds
+ * no task: the daemon stopped between starting it and its Create (or
+ * between its Delete and its Shutdown). Nobody can ever use it, so it is
+ * told to shut down, and its exit cleans up its bundle like any dead
+ * shim's; containerd keeps such a shim, and with it the bundle, for good. */
+static void reconnect_checked(void *arg, int code, const char *msg, const uint8_t *p, size_t len)
+{
+	struct rt_task *t = arg;
+	struct runtime *rt = t->rt;
+	uint32_t task_pid = 0;
+	if (code == 0) {
+		Containerd__Task__V2__ConnectResponse *r = containerd__task__v2__connect_response__unpack(NULL, len, p);
+		if (r != NULL) {
+			task_pid = r->task_pid;
+			containerd__task__v2__connect_response__free_unpacked(r, NULL);
+		}
+	}
+	if (rt->detached || t->gone || t->conn == NULL) {
+		task_unref(t);
+		return;
+	}
+	if (code != 0) {
+		rt->host->log(rt->ic, UCD_LOG_WARN, "shim of task %s/%s does not answer Connect (%s): dropping it", t->ns,
+			      t->id, msg ? msg : "");
+		drop_conn(t);
+		cleanup_dead(rt, t);
+	} else if (task_pid == 0) {
+		rt->host->log(rt->ic, UCD_LOG_WARN,
+			      "shim of task %s/%s holds no task (the daemon stopped while creating or deleting it): "
+			      "shutting it down",
+			      t->ns, t->id);
+		Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+		sr.id = t->id;
+		task_ref(t);
+		send_task(t, "Shutdown", &sr.base, shutdown_sent, t);
+	} else {
+		rt->host->log(rt->ic, UCD_LOG_DEBUG, "reconnected to the shim of task %s/%s", t->ns, t->id);
+	}
+	task_unref(t);
+}
+
 static void reconnected(void *arg, struct ttrpc_conn *conn, struct ucd_error *err)
 {
 	struct rt_task *t = arg;
@@ -543,7 +592,10 @@ static void reconnected(void *arg, struct ttrpc_conn *conn, struct ucd_error *er
 		ttrpc_close(conn);
 	} else {
 		adopt(t, conn);
-		rt->host->log(rt->ic, UCD_LOG_DEBUG, "reconnected to the shim of task %s/%s", t->ns, t->id);
+		Containerd__Task__V2__ConnectRequest cr = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+		cr.id = t->id;
+		task_ref(t);
+		send_task(t, "Connect", &cr.base, reconnect_checked, t);
 	}
 	task_unref(t);
 }

@@ -425,6 +425,47 @@ def suite(shim, d, extra):
         check(not alive(pid), "the container process was killed by the cleanup")
         ctr(d, "containers", "rm", "orphan")
 
+    @h.test("%s: a shim left with no task (the daemon died between starting it and Create): the next daemon "
+            "shuts it down and removes its bundle" % shim)
+    def _():
+        binary = (os.path.join(os.path.dirname(h.daemon_bin), "ucontainerd-shim") if shim == "ucontainerd-shim"
+                  else "/usr/bin/containerd-shim-runc-v2")
+        d.stop()
+        try:
+            # what the runtime plugin does before Create, by hand: the
+            # bundle (Debian's shim reads config.json at start), the shim's
+            # `start`, the address it prints
+            bundle = os.path.join(d.dir, "state", "io.containerd.runtime.v2.task", NS, "noinit")
+            os.makedirs(bundle)
+            for name, data in (("shim-binary-path", binary), ("config.json", "{}")):
+                with open(os.path.join(bundle, name), "w") as f:
+                    f.write(data)
+            # the log FIFO the runtime keeps open for reading (Debian's shim
+            # opens it for writing and exits without it)
+            os.mkfifo(os.path.join(bundle, "log"))
+            log_fd = os.open(os.path.join(bundle, "log"), os.O_RDWR | os.O_NONBLOCK)
+            env = dict(os.environ, TTRPC_ADDRESS=d.sock + ".ttrpc")
+            r = subprocess.run([binary, "-namespace", NS, "-address", d.sock, "-publish-binary", h.daemon_bin,
+                                "-id", "noinit", "start"], cwd=bundle, env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=30)
+            eq(r.returncode, 0, "shim start: %r" % r.stderr)
+            time.sleep(0.3)   # a shim that cannot serve is gone by now
+            if not os.path.exists(os.path.join(bundle, "address")):
+                with open(os.path.join(bundle, "address"), "w") as f:
+                    f.write(r.stdout.decode().strip())
+            pid = ru.shim_of(d.sock, NS, "noinit")
+            check(pid is not None and alive(pid), "the shim serves")
+        finally:
+            d.start(extra=extra)
+        os.close(log_fd)   # the daemon has the FIFO open now
+        deadline = time.monotonic() + 10
+        while (alive(pid) or os.path.exists(bundle)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(not alive(pid), "the shim without a task exits")
+        check(not os.path.exists(bundle), "its bundle is removed")
+        contains(d.stderr(), "holds no task")
+        check("noinit" not in task_rows(d), "no task listed")
+
 
 def config_suite():
     """The runtime plugin's settings and runtime names, on a daemon of its own."""
