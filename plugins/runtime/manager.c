@@ -268,6 +268,7 @@ static void created(void *arg, int code, const char *msg, const uint8_t *p, size
 		create_fail(c, status_error(c->rt, code, msg, "failed to create shim task"));
 		return;
 	}
+	c->t->creating = false;
 	c->done(c->arg, NULL, p, len);
 	create_free(c);
 }
@@ -344,6 +345,12 @@ static void rt_create(void *self, const struct ucd_runtime_create *in, ucd_runti
 	}
 	struct rt_task *t = task_add(rt, in->ns, in->id);
 	t->shim = shim;
+	/* Until its Create is answered the task is not there for other calls,
+	 * as in containerd (which lists a shim's task once it is created): a
+	 * Kill or Delete then answers NotFound at once instead of waiting
+	 * behind a Create that an OCI runtime may take forever over (our shim
+	 * serves one call at a time). */
+	t->creating = true;
 	if (bundle_create(rt, t, in->spec, in->spec_len, &err) < 0 || shim_log_open(rt, t, &err) < 0) {
 		bundle_remove(rt, t->bundle);
 		task_remove(rt, t);
@@ -389,7 +396,7 @@ static struct rt_task *usable(struct runtime *rt, const char *ns, const char *id
 {
 	struct ucd_error *err = NULL;
 	struct rt_task *t = task_find(rt, ns, id);
-	if (t == NULL || t->gone)
+	if (t == NULL || t->gone || t->creating)
 		RT_ERR(rt, &err, UCD_NOT_FOUND, "task %s not found", id);
 	else if (t->conn == NULL)
 		RT_ERR(rt, &err, UCD_UNAVAILABLE, "task %s: shim not connected", id);
@@ -509,7 +516,7 @@ static char **rt_list(void *self, const char *ns)
 		n++;
 	char **out = rt->host->alloc((n + 1) * sizeof *out);
 	for (struct rt_task *t = rt->tasks; t != NULL; t = t->next) {
-		if (t->gone || t->conn == NULL || (ns != NULL && strcmp(t->ns, ns) != 0))
+		if (t->gone || t->creating || t->conn == NULL || (ns != NULL && strcmp(t->ns, ns) != 0))
 			continue;
 		const char *name = t->id;
 		char *full = NULL;

@@ -27,6 +27,7 @@ struct rt_task {
 	char *shim;                /* the shim binary, resolved */
 	struct ttrpc_conn *conn;   /* NULL while (re)connecting or after the shim died */
 	struct shim_log *log;      /* the bundle's `log` FIFO, copied into the daemon's log */
+	bool creating;             /* until the shim answers Create: not listed, not usable (as containerd) */
 	bool deleting;             /* our own Delete/Shutdown: a closing connection is expected */
 	bool gone;                 /* the shim died: being cleaned up */
 	int refs;

@@ -3,9 +3,18 @@
 # JSON to --log as crun and runc do (the shim reports that line):
 #   fake_runtime.sh   the way crun fails on a hybrid cgroup layout;
 #   argv_runtime.sh   (a link to this file) with the arguments it was given
-#                     as the error, so a test reads them in ctr's message.
+#                     as the error, so a test reads them in ctr's message;
+#   hang_runtime.sh   (a link) except that `create` never returns (until
+#                     killed) and the other commands succeed.
 log=""
 args="$*"
+if [ "$(basename "$0")" = hang_runtime.sh ]; then
+	for a in "$@"; do
+		# the shell itself waits, so that killing this pid ends it
+		[ "$a" = create ] && while :; do sleep 1; done
+	done
+	exit 0
+fi
 while [ $# -gt 0 ]; do
 	case $1 in
 	--log) log=$2; shift ;;

@@ -75,8 +75,8 @@ def why_not():
     return "; ".join(_why)
 
 
-def _shims():
-    """[(pid, argv)] of every process whose argv[0] looks like a shim."""
+def processes():
+    """[(pid, argv)] of every process."""
     out = []
     for p in os.listdir("/proc"):
         if not p.isdigit():
@@ -86,9 +86,15 @@ def _shims():
                 argv = f.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if argv and "shim" in os.path.basename(argv[0]):
-            out.append((int(p), argv))
+        if argv and argv[-1] == "":
+            argv.pop()
+        out.append((int(p), argv))
     return out
+
+
+def _shims():
+    """[(pid, argv)] of every process whose argv[0] looks like a shim."""
+    return [(pid, argv) for pid, argv in processes() if argv and "shim" in os.path.basename(argv[0])]
 
 
 def shim_of(address, ns, cid):

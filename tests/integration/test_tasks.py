@@ -425,6 +425,44 @@ def suite(shim, d, extra):
         check(not alive(pid), "the container process was killed by the cleanup")
         ctr(d, "containers", "rm", "orphan")
 
+    @h.test("%s: an OCI runtime whose create never returns: the task is not listed, task rm answers at once, "
+            "and once the runtime is killed everything is cleaned up" % shim)
+    def _():
+        hang_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hang_runtime.sh")
+        bundle = os.path.join(d.dir, "state", "io.containerd.runtime.v2.task", NS, "hung")
+        p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS, "run", "--rm",
+                              "--runc-binary", hang_rt, REF, "hung", "true"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            rt_pid = None
+            deadline = time.monotonic() + 20
+            while rt_pid is None and time.monotonic() < deadline:
+                for pid, argv in ru.processes():
+                    if argv and argv[-1] == "hung" and "create" in argv and bundle in argv:
+                        rt_pid = pid
+                time.sleep(0.05)
+            check(rt_pid is not None, "the runtime's create is running")
+            check("hung" not in task_rows(d), "a task whose Create is not answered is not listed")
+            t = time.monotonic()
+            r = ctr(d, "task", "rm", "-f", "hung", check=False, timeout=30)
+            check(time.monotonic() - t < 5, "task rm -f answered in %.1f s" % (time.monotonic() - t))
+            check(r.returncode != 0, "task rm -f of a task still being created fails")
+            contains(r.stderr, "not found")
+            os.kill(rt_pid, signal.SIGKILL)   # the hung create fails: the shim answers, the daemon cleans up
+            out, err = p.communicate(timeout=30)
+            check(p.returncode != 0, "ctr run fails once the runtime is killed")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        deadline = time.monotonic() + 10
+        while os.path.exists(bundle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        check(not os.path.exists(bundle), "the bundle is removed")
+        check(ru.shim_of(d.sock, NS, "hung") is None, "no shim left")
+        eq(task_rows(d), {}, "no task")
+        ctr(d, "containers", "rm", "hung", check=False)
+
     @h.test("%s: a shim left with no task (the daemon died between starting it and Create): the next daemon "
             "shuts it down and removes its bundle" % shim)
     def _():
