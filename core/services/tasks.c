@@ -157,6 +157,7 @@ struct op {
 	op_reply_fn reply;
 	char *id;                 /* container id */
 	char *exec_id;
+	char *ns;                 /* Create only: to delete a task its client gave up on */
 };
 
 static void op_free(struct op *op)
@@ -164,6 +165,7 @@ static void op_free(struct op *op)
 	pending_unbind(&op->pending);
 	free(op->id);
 	free(op->exec_id);
+	free(op->ns);
 	free(op);
 }
 
@@ -236,6 +238,36 @@ static void reply_create(struct op *op, struct rpc_call *call, const uint8_t *re
 	reply_decoded(call, r, e, &out.base, shim);
 }
 
+static void abandoned_deleted(void *arg, struct ucd_error *err, const uint8_t *resp, size_t len)
+{
+	(void)resp, (void)len;
+	char *what = arg;
+	if (err != NULL)
+		log_warn("task %s: created after its client had gone, then deleted: %s", what, err->msg);
+	else
+		log_info("task %s: created after its client had gone: deleted", what);
+	error_free(err);
+	free(what);
+}
+
+/* The plugin's answer to a Create. When the client has gone (cancelled, or
+ * past its deadline) and the task was made anyway, nobody knows of it: it
+ * is deleted, as containerd does when a Create fails on a cancelled
+ * context. */
+static void create_done(void *arg, struct ucd_error *err, const uint8_t *resp, size_t len)
+{
+	struct op *op = arg;
+	if (op->pending.call == NULL && err == NULL) {
+		struct tsvc *s = &service;
+		char *what = xasprintf("%s/%s", op->ns, op->id);
+		if (s->attached)
+			s->ops->delete_task(s->self, op->ns, op->id, abandoned_deleted, what);
+		else
+			free(what);
+	}
+	op_done(arg, err, resp, len);
+}
+
 /* A google.protobuf.Any packed, or nothing when absent. */
 static void pack_any(const Google__Protobuf__Any *any, struct xlate_buf *out)
 {
@@ -268,7 +300,8 @@ static void create_send(struct rpc_call *call, const Containerd__Services__Tasks
 		.request_len = request.len,
 	};
 	struct op *op = op_new(call, req->container_id, NULL, reply_create);
-	s->ops->create(s->self, &rc, op_done, op);
+	op->ns = xstrdup(rpc_call_namespace(call));
+	s->ops->create(s->self, &rc, create_done, op);
 	xlate_buf_fini(&request);
 	xlate_buf_fini(&rt_opts);
 	xlate_buf_fini(&task_opts);

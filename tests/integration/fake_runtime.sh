@@ -5,9 +5,16 @@
 #   argv_runtime.sh   (a link to this file) with the arguments it was given
 #                     as the error, so a test reads them in ctr's message;
 #   hang_runtime.sh   (a link) except that `create` never returns (until
-#                     killed) and the other commands succeed.
+#                     killed) and the other commands succeed;
+#   slow_runtime.sh   (a link) runc itself, its `create` 2 s late.
 log=""
 args="$*"
+if [ "$(basename "$0")" = slow_runtime.sh ]; then
+	for a in "$@"; do
+		[ "$a" = create ] && sleep 2
+	done
+	exec runc "$@"
+fi
 if [ "$(basename "$0")" = hang_runtime.sh ]; then
 	for a in "$@"; do
 		# the shell itself waits, so that killing this pid ends it
