@@ -464,10 +464,10 @@ def suite(shim, d, extra):
         ctr(d, "containers", "rm", "hung", check=False)
 
     # Our shim only: Debian's shim opens the stdio FIFOs for writing, which
-    # waits for a reader, and ctr (the reader) is dead, so its Create never
-    # comes back (threads in openat, wchan wait_for_partner). containerd gets
-    # out of it by sending Shutdown when the client cancels (the Go shim
-    # serves it meanwhile and exits); the daemon does not do that yet.
+    # waits for a reader; when ctr (the reader) died first, its Create never
+    # comes back (seen once: threads in openat, wchan wait_for_partner).
+    # containerd gets out of it by sending Shutdown when the client cancels
+    # (the Go shim serves it meanwhile and exits); the daemon does not yet.
     if shim == "ucontainerd-shim":
         @h.test("%s: a client that goes away during Create: the task the shim makes afterwards is deleted" % shim)
         def _():
