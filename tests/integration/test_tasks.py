@@ -64,8 +64,22 @@ NS = "t%d" % os.getpid()
 NS_RESTART = "r%d" % os.getpid()
 
 
+def with_fifo_dir(args):
+    """ctr's stdio FIFOs in this run's temp dir instead of /run/containerd/fifo,
+    where ctr leaves them whenever it does not get to delete them (a task
+    cleaned up by the daemon, a refused exec, a killed ctr)."""
+    args = list(args)
+    if args and args[0] == "run":
+        at = 1
+    elif len(args) > 1 and args[0] == "task" and args[1] in ("exec", "start"):
+        at = 2
+    else:
+        return args
+    return args[:at] + ["--fifo-dir", os.path.join(h.tmp, "fifo")] + args[at:]
+
+
 def ctr(d, *args, ns=None, **kw):
-    return d.ctr(*args, ns=ns or NS, **kw)
+    return d.ctr(*with_fifo_dir(args), ns=ns or NS, **kw)
 
 
 def run_args(binary):
@@ -110,8 +124,8 @@ def run_with_tty(d, args, timeout=30.0):
     import termios
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + args, stdin=slave, stdout=slave, stderr=slave,
-                         start_new_session=True)
+    p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + with_fifo_dir(args), stdin=slave, stdout=slave,
+                         stderr=slave, start_new_session=True)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + timeout
@@ -273,7 +287,8 @@ def suite(shim, d, extra):
         r = ctr(d, "task", "start", "-d", "twice", check=False)
         check(r.returncode != 0, "second task")
         contains(r.stderr, "already exists")
-        p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS, "task", "exec", "--exec-id", "dup", "twice", "sleep", "5"],
+        p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + with_fifo_dir(["task", "exec", "--exec-id", "dup",
+                                                                                 "twice", "sleep", "5"]),
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.5)
@@ -430,8 +445,8 @@ def suite(shim, d, extra):
     def _():
         hang_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hang_runtime.sh")
         bundle = os.path.join(d.dir, "state", "io.containerd.runtime.v2.task", NS, "hung")
-        p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS, "run", "--rm",
-                              "--runc-binary", hang_rt, REF, "hung", "true"],
+        p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + with_fifo_dir([
+                              "run", "--rm", "--runc-binary", hang_rt, REF, "hung", "true"]),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             rt_pid = None
@@ -473,9 +488,9 @@ def suite(shim, d, extra):
         def _():
             slow_rt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slow_runtime.sh")
             bundle = os.path.join(d.dir, "state", "io.containerd.runtime.v2.task", NS, "late")
-            p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS, "run", "--rm", "--runc-binary", slow_rt, REF,
-                                  "late", "sleep", "1000"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + with_fifo_dir([
+                                  "run", "--rm", "--runc-binary", slow_rt, REF, "late", "sleep", "1000"]),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline and not any(
