@@ -244,13 +244,9 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	signal(SIGPIPE, SIG_IGN);
 	log_info("starting ucontainerd version=%s revision=%s", UCD_VERSION, UCD_REVISION);
 	autofree char *md_dir = xasprintf("%s/io.containerd.metadata.v1.sqlite", cfg->root);
-	autofree char *sock_dir = xstrdup(cfg->grpc.address);
-	char *slash = strrchr(sock_dir, '/');
-	if (slash != NULL)
-		*slash = 0;
 	autofree char *uuid = NULL;
 	if (fs_mkdir_p(cfg->root, 0711, &err) < 0 || fs_mkdir_p(cfg->state, 0711, &err) < 0 ||
-	    (slash != NULL && sock_dir[0] && fs_mkdir_p(sock_dir, 0711, &err) < 0))
+	    fs_mkdir_parent(cfg->grpc.address, 0711, &err) < 0)
 		goto out;
 	if (lock_root(cfg->root, &lock_fd, &err) < 0)
 		goto out;

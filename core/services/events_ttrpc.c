@@ -67,13 +67,8 @@ int svc_events_ttrpc_start(struct svc_ctx *ctx, struct ucd_error **err)
 	const struct config_listener *l = &ctx->config->ttrpc;
 	/* [ttrpc] address may name a directory of its own, made as the gRPC
 	 * socket's is */
-	autofree char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		if (fs_mkdir_p(dir, 0711, err) < 0)
-			return -1;
-	}
+	if (fs_mkdir_parent(path, 0711, err) < 0)
+		return -1;
 	ctx->ttrpc = ttrpc_server_new(ctx->loop, path, l->uid, l->gid, handle, ctx, err);
 	return ctx->ttrpc ? 0 : -1;
 }

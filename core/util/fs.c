@@ -30,6 +30,16 @@ int fs_mkdir_p(const char *path, mode_t mode, struct ucd_error **err)
 	return 0;
 }
 
+int fs_mkdir_parent(const char *path, mode_t mode, struct ucd_error **err)
+{
+	autofree char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = 0;
+	return fs_mkdir_p(dir, mode, err);
+}
+
 ssize_t fs_read_small(const char *path, char *buf, size_t cap)
 {
 	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -7,6 +7,9 @@
 
 /* mkdir -p with `mode` for the directories it creates. */
 int fs_mkdir_p(const char *path, mode_t mode, struct ucd_error **err);
+/* mkdir -p of the directory `path` is in (nothing for a name without one,
+ * or directly under /): where a socket is to be bound. */
+int fs_mkdir_parent(const char *path, mode_t mode, struct ucd_error **err);
 /* Reads up to cap bytes; returns the count, or -1 (errno set). */
 ssize_t fs_read_small(const char *path, char *buf, size_t cap);
 /* Writes via a temporary file + rename: readers see old or new, whole. With

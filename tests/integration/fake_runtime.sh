@@ -7,21 +7,23 @@
 #   hang_runtime.sh   (a link) except that `create` never returns (until
 #                     killed) and the other commands succeed;
 #   slow_runtime.sh   (a link) runc itself, its `create` 2 s late.
-log=""
-args="$*"
-if [ "$(basename "$0")" = slow_runtime.sh ]; then
+name=$(basename "$0")
+case $name in
+slow_runtime.sh)
 	for a in "$@"; do
 		[ "$a" = create ] && sleep 2
 	done
-	exec runc "$@"
-fi
-if [ "$(basename "$0")" = hang_runtime.sh ]; then
+	exec runc "$@" ;;
+hang_runtime.sh)
 	for a in "$@"; do
 		# the shell itself waits, so that killing this pid ends it
 		[ "$a" = create ] && while :; do sleep 1; done
 	done
-	exit 0
-fi
+	exit 0 ;;
+argv_runtime.sh) msg="argv: $*" ;;
+*) msg="cgroups in hybrid mode not supported, drop all controllers from cgroupv2" ;;
+esac
+log=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--log) log=$2; shift ;;
@@ -29,10 +31,6 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-case $(basename "$0") in
-argv_runtime.sh) msg="argv: $args" ;;
-*) msg="cgroups in hybrid mode not supported, drop all controllers from cgroupv2" ;;
-esac
 [ -n "$log" ] && printf '{"msg": "%s", "level": "error", "time": "2026-01-01T00:00:00Z"}\n' "$msg" >> "$log"
 echo "$msg" >&2
 exit 1
