@@ -54,7 +54,7 @@ static int prep(struct snst *s, sqlite3_stmt **st, const char *sql, struct ucd_e
 	return 0;
 }
 
-int snst_db_open(struct snst *s, const char *path, struct ucd_error **err)
+int snst_db_open(struct snst *s, const char *path, bool keep_empty, bool *no_schema, struct ucd_error **err)
 {
 	struct snst_db *d = &s->db;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -90,6 +90,12 @@ int snst_db_open(struct snst *s, const char *path, struct ucd_error **err)
 	    sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	*no_schema = false;
+	if (version == 0 && keep_empty) {
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+		*no_schema = true;
+		return 0;
+	}
 	if (version > SCHEMA_VERSION) {
 		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 		return s->host->error_new(err, UCD_FAILED_PRECONDITION, 0,
