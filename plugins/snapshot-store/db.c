@@ -47,6 +47,22 @@ static int db_error(struct snst *s, struct ucd_error **err, const char *what)
 				  sqlite3_errmsg(s->db.db));
 }
 
+/* A database this plugin cannot read: nothing is swept or changed (the
+ * init fails before the sweep); the operator restores it or starts over. */
+static int db_unreadable(struct snst *s, struct ucd_error **err, const char *why)
+{
+	return s->host->error_new(err, UCD_DATA_LOSS, 0,
+				  "%s: `%s/metadata.db` is not an sqlite database or is corrupt (%s): refusing to use it; nothing "
+				  "was changed. Restore metadata.db from a backup, or move `%s` aside to start with an "
+				  "empty store (docs/snapshotters.md, \"A lost metadata.db\")",
+				  s->drv->name, s->root, why, s->root);
+}
+
+static bool corrupt(int rc)
+{
+	return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+}
+
 static int prep(struct snst *s, sqlite3_stmt **st, const char *sql, struct ucd_error **err)
 {
 	if (sqlite3_prepare_v3(s->db.db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
@@ -78,6 +94,11 @@ int snst_db_open(struct snst *s, const char *path, bool keep_empty, bool *no_sch
 			       : "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 				 "BEGIN IMMEDIATE;",
 			 NULL, NULL, &msg) != SQLITE_OK) {
+		if (corrupt(sqlite3_errcode(d->db))) {
+			int r = db_unreadable(s, err, msg ? msg : sqlite3_errmsg(d->db));
+			sqlite3_free(msg);
+			return r;
+		}
 		int r = s->host->error_new(err, UCD_FAILED_PRECONDITION, 0,
 					   "%s: cannot lock `%s` (is another daemon using this root?): %s",
 					   s->drv->name, path, msg ? msg : sqlite3_errmsg(d->db));
@@ -318,7 +339,7 @@ int snst_db_load(struct snst *s, struct ucd_error **err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
-		r = db_error(s, err, "load");
+		r = corrupt(rc) ? db_unreadable(s, err, sqlite3_errmsg(s->db.db)) : db_error(s, err, "load");
 		goto out;
 	}
 	/* rows come ordered by id: v is sorted */
@@ -356,7 +377,8 @@ int snst_db_load(struct snst *s, struct ucd_error **err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
-		r = db_error(s, err, "load labels");
+		r = corrupt(rc) ? db_unreadable(s, err, sqlite3_errmsg(s->db.db))
+				: db_error(s, err, "load labels");
 		goto out;
 	}
 	if (sqlite3_prepare_v2(s->db.db, "SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'", -1, &st,

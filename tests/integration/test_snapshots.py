@@ -7,6 +7,7 @@ requests from many connections, hostile input, restart and crash."""
 import os
 import shlex
 import subprocess
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -832,16 +833,33 @@ def lost_db(sn):
     eq(len(dirs), 2, "snapshot directories on disk")
     with open(db, "rb") as f:
         saved = f.read()
-    for how, damage in (("missing", lambda: os.unlink(db)), ("empty", lambda: open(db, "wb").close())):
+    lost = "`%s` is %%s but `%s` holds 2 snapshot directories: refusing to start rather than delete them as " \
+        "leftovers; nothing was changed" % (db, os.path.join(proot, "snapshots"))
+
+    def garbage():
+        with open(db, "wb") as f:
+            f.write(b"not a database, " * 300)
+
+    def newer():
+        with open(db, "wb") as f:
+            f.write(saved)
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA user_version = 99")
+        con.commit()
+        con.close()
+    for how, damage, want in (
+            ("missing", lambda: os.unlink(db), lost % "missing"),
+            ("empty", lambda: open(db, "wb").close(), lost % "empty"),
+            ("garbage", garbage, "`%s` is not an sqlite database or is corrupt (file is not a database): refusing to "
+             "use it; nothing was changed" % db),
+            ("newer", newer, "`%s` has schema version 99; this plugin knows up to 1" % db)):
         damage()
         dl.start()
         eq(sorted(os.listdir(os.path.join(proot, "snapshots"))), dirs, "snapshot directories after a start with "
            "metadata.db " + how)
         eq(os.listdir(os.path.join(proot, "trash")), [], "trash after a start with metadata.db " + how)
-        want = ("`%s` is %s but `%s` holds 2 snapshot directories: refusing to start rather than delete them as "
-                "leftovers; nothing was changed" % (db, how, os.path.join(proot, "snapshots")))
         contains(dl.stderr(), "failed to load plugin io.containerd.snapshotter.v1." + sn)
-        contains(dl.stderr(), "holds 2 snapshot directories: refusing to start rather than delete them")
+        contains(dl.stderr(), want.split("`")[-1][:40])
         with dl.client() as cl:
             r = cl.call("introspection/Plugins", ns=None, filters=['id==' + sn])
             eq(len(r.plugins), 1, "plugins named " + sn)
@@ -863,7 +881,7 @@ def lost_db(sn):
 
 
 for _sn in REAL:
-    h.run("a missing or empty metadata.db of %s: nothing swept, the plugin refuses and says why" % _sn, lost_db,
+    h.run("a missing, empty, garbage or newer metadata.db of %s: nothing swept, the plugin refuses and says why" % _sn, lost_db,
           _sn)
 
 
