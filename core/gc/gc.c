@@ -386,7 +386,7 @@ static void maybe_start(struct gc *gc)
 	struct ucd_error *e = NULL;
 	if (md_gc_collect(gc->db, &ms, &e) < 0 ||
 	    md_gc_referenced(gc->db, &s->digests, &s->ingest_refs, &s->snapshots, &e) < 0) {
-		log_error("garbage collection: %s", e->msg);
+		log_error("%s%s", strncmp(e->msg, "garbage collection", 18) != 0 ? "garbage collection: " : "", e->msg);
 		strset_free(&s->digests);
 		strset_free(&s->ingest_refs);
 		strset_free(&s->snapshots);
