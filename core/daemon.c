@@ -282,6 +282,11 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 	d.svc.gc = gc_new(&loop, d.svc.db, d.svc.registry);
+	if (md_created(d.svc.db) && gc_check_new_metadata(d.svc.gc, &err) < 0) {
+		/* leave no database behind: the next start must refuse too */
+		md_close_discard(steal(d.svc.db));
+		goto out;
+	}
 	svc_defer_init(&d.svc);
 	/* What a crash left between a backend write and its metadata row, and
 	 * what was deleted just before a shutdown, goes at start-up. */

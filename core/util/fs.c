@@ -294,6 +294,19 @@ int fs_mkdir_parent(const char *path, mode_t mode, struct ucd_error **err)
 	return fs_dir_ensure(dir, mode, FS_DIR_SHARED, NULL, err);
 }
 
+void fs_file_narrow(const char *path, mode_t mode)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777 & ~mode) == 0)
+		return;
+	mode_t narrow = st.st_mode & 07777 & mode;
+	if (chmod(path, narrow) < 0)
+		log_warn("cannot narrow the mode of `%s` (%04o): %s", path, (unsigned)(st.st_mode & 07777), strerror(errno));
+	else
+		log_warn("`%s` had mode %04o, more than the %04o the daemon gives it: narrowed to %04o", path,
+			 (unsigned)(st.st_mode & 07777), (unsigned)mode, (unsigned)narrow);
+}
+
 ssize_t fs_read_small(const char *path, char *buf, size_t cap)
 {
 	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);

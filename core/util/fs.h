@@ -44,6 +44,10 @@ int fs_mkdir_parent(const char *path, mode_t mode, struct ucd_error **err);
  * root can change the names on the checked way, opening the same path again
  * (dlopen) finds the same file. Returns the fd, or -code with *err. */
 int fs_open_trusted(const char *path, struct ucd_error **err);
+/* Takes group and other bits away from an existing file the daemon owns
+ * (a database made by an older release, or by sqlite with 0644), with a
+ * warning; nothing when it is missing or already tight. */
+void fs_file_narrow(const char *path, mode_t mode);
 /* Reads up to cap bytes; returns the count, or -1 (errno set). */
 ssize_t fs_read_small(const char *path, char *buf, size_t cap);
 /* Writes via a temporary file + rename: readers see old or new, whole. With

@@ -16,9 +16,12 @@
  * are ids. AUTOINCREMENT never hands out an id twice, not even after the
  * newest snapshot was removed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "snst_int.h"
@@ -79,6 +82,23 @@ int snst_db_open(struct snst *s, const char *path, bool keep_empty, bool *no_sch
 	 * the first snapshot there is nothing in it to lose, and what a power
 	 * cut could leave is an empty file sqlite rebuilds or an empty schema. */
 	bool fresh = access(path, F_OK) != 0;
+	/* The file is made 0600 before sqlite opens it (sqlite would make it
+	 * 0644, and gives its WAL the database's mode); an older one is
+	 * narrowed. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct stat fst;
+	if (fd < 0 || fstat(fd, &fst) < 0) {
+		int r = snst_errno(s->host, err, errno, "%s: cannot open `%s`", s->drv->name, path);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	if ((fst.st_mode & 077) != 0) {
+		s->host->log(s->ic, UCD_LOG_WARN, "`%s` had mode %04o: narrowed to %04o", path,
+			     (unsigned)(fst.st_mode & 07777), (unsigned)(fst.st_mode & 0700));
+		fchmod(fd, fst.st_mode & 0700);
+	}
+	close(fd);
 	if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
 		int r = s->host->error_new(err, UCD_INTERNAL, 0, "%s: cannot open `%s`: %s", s->drv->name, path,
 					   d->db ? sqlite3_errmsg(d->db) : "out of memory");

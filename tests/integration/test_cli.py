@@ -303,6 +303,28 @@ def _():
     d.stop()
 
 
+@h.test("files the daemon keeps are 0600; an older database of 0644 is narrowed")
+def _():
+    d = h.daemon("filemodes")
+    d.start()
+    meta = os.path.join(d.root, "io.containerd.metadata.v1.sqlite", "meta.db")
+    snapdb = os.path.join(d.root, "io.containerd.snapshotter.v1.native", "metadata.db")
+    files = [meta, snapdb, os.path.join(d.root, "ucontainerd.lock"),
+             os.path.join(d.root, "io.containerd.grpc.v1.introspection", "uuid")]
+    for f in files:
+        eq(oct(os.stat(f).st_mode & 0o7777), oct(0o600), f)
+    d.stop()
+    os.chmod(meta, 0o644)
+    os.chmod(snapdb, 0o644)
+    d.start()
+    for f in (meta, snapdb):
+        eq(oct(os.stat(f).st_mode & 0o7777), oct(0o600), "narrowed " + f)
+        contains(d.stderr(), "`%s` had mode 0644" % f)
+    for f in os.listdir(os.path.dirname(meta)):   # the WAL too, while it exists
+        eq(oct(os.stat(os.path.join(os.path.dirname(meta), f)).st_mode & 0o077), oct(0), f)
+    d.stop()
+
+
 @h.test("a root owned by another user, or reached through another user's symlink, is refused")
 def _():
     if os.geteuid() != 0:

@@ -247,6 +247,43 @@ def _():
     dg.stop()
 
 
+@h.test("a lost metadata database while blobs and snapshots are on disk: the daemon refuses to start, deletes nothing")
+def _():
+    """meta.db deleted (or moved away) with the daemon stopped: a new empty
+    database would reference nothing, and the collection every start runs
+    would remove every blob and snapshot. The daemon refuses to start instead,
+    says why, and leaves no database behind (so the next start refuses
+    too); with the database restored, everything is there."""
+    dl = h.daemon("lostmeta")
+    dl.start()
+    ns = "lost"
+    dl.ctr("images", "import", "--snapshotter", "native", IMG.path, ns=ns, timeout=120)
+    dl.stop()
+    mdir = os.path.join(dl.root, "io.containerd.metadata.v1.sqlite")
+    db = os.path.join(mdir, "meta.db")
+    blobs = os.path.join(dl.root, "io.containerd.content.v1.content", "blobs", "sha256")
+    snaps = os.path.join(dl.root, "io.containerd.snapshotter.v1.native", "snapshots")
+    before = (sorted(os.listdir(blobs)), sorted(os.listdir(snaps)))
+    check(len(before[0]) >= 4 and len(before[1]) == 2, "blobs and snapshots on disk: %r" % (before,))
+    saved = os.path.join(dl.dir, "meta.db.saved")
+    os.rename(db, saved)
+    for attempt in (1, 2):
+        dl.start(wait=False)
+        rc = dl.wait_exit(30)
+        check(rc not in (0, None) and rc > 0, "start %d with meta.db gone: exit %r" % (attempt, rc))
+        contains(dl.stderr(), "is new, but the content store holds %d blobs and the snapshotters 2 snapshots "
+                 "(2 in `native`): the database was lost, and the first garbage collection would delete them all; "
+                 "refusing to start" % len(before[0]))
+        eq((sorted(os.listdir(blobs)), sorted(os.listdir(snaps))), before, "blobs and snapshots after start %d"
+           % attempt)
+        check(not os.path.exists(db), "no meta.db left behind by the refused start")
+    os.rename(saved, db)
+    dl.start()
+    out = dl.ctr("images", "check", "--snapshotter", "native", ns=ns).stdout
+    contains(out, "complete (3/3)")
+    dl.stop()
+
+
 def hostile_archive(name, mutate):
     """An OCI archive of an image of its own (no blob of it is in the store
     yet, so nothing is deduplicated away) whose files `mutate(img, files)`
