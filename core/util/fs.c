@@ -60,10 +60,10 @@ static int writable_error(const char *what, const struct stat *st, const char *p
 	autofree char *w = way(what, path);
 	bool others = (st->st_mode & S_IWOTH) != 0;
 	return error_set(err, UCD_FAILED_PRECONDITION, 0,
-			 "`%s`%s is writable by %s (mode %04o): refusing to trust it (%s could replace what is in "
-			 "it); `chmod go-w` it",
+			 "`%s`%s is writable by %s (mode %04o): refusing to trust it (%s could %s); `chmod go-w` it",
 			 path, w, others ? "others" : "its group", (unsigned)(st->st_mode & 07777),
-			 others ? "any user" : "a member of its group");
+			 others ? "any user" : "a member of its group",
+			 S_ISDIR(st->st_mode) ? "replace what is in it" : "change it");
 }
 
 /* A directory on the way to what is checked: root's (or ours), and only
