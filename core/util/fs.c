@@ -152,15 +152,17 @@ static int walk(struct walk *w, const char *path, struct stat *st, struct ucd_er
 				return sys_error(w->what, "inspect", next, err);
 			/* ours from here on: created in a directory only root can
 			 * write, with exactly `mode` whatever the umask */
-			if (mkdir(next, w->mode) < 0 && errno != EEXIST)
+			bool made = mkdir(next, w->mode) == 0;
+			if (!made && errno != EEXIST)
 				return sys_error(w->what, "create", next, err);
 			if (lstat(next, st) < 0)
 				return sys_error(w->what, "inspect", next, err);
-			if (S_ISDIR(st->st_mode) && (st->st_mode & 07777) != w->mode) {
+			/* one somebody else made meanwhile is checked like any */
+			if (made && (st->st_mode & 07777) != w->mode) {
 				if (chmod(next, w->mode) < 0 || lstat(next, st) < 0)
 					return sys_error(w->what, "set the mode of", next, err);
 			}
-			if (w->created == NULL)
+			if (made && w->created == NULL)
 				w->created = xstrdup(next);
 		}
 		if (S_ISLNK(st->st_mode)) {
