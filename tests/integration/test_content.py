@@ -759,21 +759,34 @@ def mode(path):
     return oct(os.lstat(path).st_mode & 0o7777)
 
 
+def partial_ingest(ref, data, total):
+    """Writes `data` of an ingest of `total` bytes, leaves it open for a
+    resume; returns its directory."""
+    w = Writer()
+    w.send(action=STAT, ref=ref, total=total)
+    w.send(action=WRITE, data=data)
+    w.end()
+    return ingest_dir_of(ref)
+
+
+def finish_ingest(ref, data, offset=0, **kw):
+    """Resumes `ref` (its offset must be `offset`), writes the rest of
+    `data` and commits it; returns the commit response."""
+    w = Writer(**kw)
+    eq(w.send(action=STAT, ref=ref, total=len(data)).offset, offset, "offset of %s on resume" % ref)
+    w.send(action=WRITE, offset=offset, data=data[offset:])
+    r = w.send(action=COMMIT, offset=len(data), total=len(data), expected=digest_of(data))
+    w.end()
+    return r
+
+
 @h.test("Ingest files are 0600 in a 0700 directory; committed blobs 0444")
 def _():
-    w = Writer()
-    w.send(action=STAT, ref="modes", total=6)
-    w.send(action=WRITE, data=b"abc")
-    w.end()
-    idir = ingest_dir_of("modes")
+    idir = partial_ingest("modes", b"abc", 6)
     eq(mode(idir), oct(0o700), "ingest directory")
     for f in sorted(os.listdir(idir)):
         eq(mode(os.path.join(idir, f)), oct(0o600), "ingest file " + f)
-    w = Writer()
-    w.send(action=STAT, ref="modes", total=6)
-    w.send(action=WRITE, offset=3, data=b"def")
-    r = w.send(action=COMMIT, offset=6, total=6, expected=digest_of(b"abcdef"))
-    w.end()
+    r = finish_ingest("modes", b"abcdef", offset=3)
     eq(mode(blob_path(r.digest)), oct(0o444), "committed blob")
 
 
@@ -782,19 +795,10 @@ def _():
     outside = os.path.join(d.dir, "outside")
     with open(outside, "wb") as f:
         f.write(b"host file, must stay as it is")
-    w = Writer()
-    w.send(action=STAT, ref="planted", total=6)
-    w.send(action=WRITE, data=b"xyz")
-    w.end()
-    idir = ingest_dir_of("planted")
+    idir = partial_ingest("planted", b"xyz", 6)
     os.unlink(os.path.join(idir, "data"))
     os.symlink(outside, os.path.join(idir, "data"))
-    w = Writer()
-    st = w.send(action=STAT, ref="planted", total=6)
-    eq(st.offset, 0, "a planted data symlink is not resumed")
-    w.send(action=WRITE, data=b"uvwxyz")
-    r = w.send(action=COMMIT, offset=6, total=6, expected=digest_of(b"uvwxyz"))
-    w.end()
+    r = finish_ingest("planted", b"uvwxyz", offset=0)   # not resumed through the symlink
     eq(r.digest, digest_of(b"uvwxyz"), "committed")
     with open(outside, "rb") as f:
         eq(f.read(), b"host file, must stay as it is", "the symlink's target")
@@ -804,11 +808,7 @@ def _():
 
 @h.test("A FIFO planted as an ingest's ref file blocks neither Status nor a resume")
 def _():
-    w = Writer()
-    w.send(action=STAT, ref="fifo", total=3)
-    w.send(action=WRITE, data=b"xy")
-    w.end()
-    fdir = ingest_dir_of("fifo")
+    fdir = partial_ingest("fifo", b"xy", 3)
     os.unlink(os.path.join(fdir, "ref"))
     os.mkfifo(os.path.join(fdir, "ref"))
     expect_code(CODES.NOT_FOUND, call, "Status", ref="fifo", timeout=5)
@@ -866,11 +866,7 @@ def _():
     e = expect_code(CODES.INVALID_ARGUMENT, w.send, action=STAT, ref="x" * 20000, total=1)
     contains(e.details(), "bytes long; the content store takes refs of up to 16384 bytes")
     # a time file not of ours ("+1:2" is no zone offset): an error, nothing read past it
-    w = Writer()
-    w.send(action=STAT, ref="badtime", total=3)
-    w.send(action=WRITE, data=b"ab")
-    w.end()
-    with open(os.path.join(ingest_dir_of("badtime"), "startedat"), "w") as f:
+    with open(os.path.join(partial_ingest("badtime", b"ab", 3), "startedat"), "w") as f:
         f.write("2020-01-01T00:00:00+1:2")
     e = expect_code(CODES.INTERNAL, call, "Status", ref="badtime")
     contains(e.details(), "could not read startedat")
