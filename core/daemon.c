@@ -114,7 +114,7 @@ static char *load_uuid(const char *root, struct ucd_error **err)
 		log_warn("%s holds no valid uuid: writing a new one", path);
 	}
 	uuid_v4(buf);
-	if (fs_mkdir_p(dir, 0711, err) < 0 || fs_write_atomic(path, buf, strlen(buf), 0644, false, err) < 0)
+	if (fs_mkdir_p(dir, 0700, err) < 0 || fs_write_atomic(path, buf, strlen(buf), 0600, false, err) < 0)
 		return NULL;
 	return xstrdup(buf);
 }
@@ -211,7 +211,7 @@ static void set_oom_score(int score)
 static int lock_root(const char *root, int *fd, struct ucd_error **err)
 {
 	autofree char *path = xasprintf("%s/ucontainerd.lock", root);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0)
 		return error_set(err, UCD_INTERNAL, errno, "open `%s`: %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
@@ -245,7 +245,12 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	log_info("starting ucontainerd version=%s revision=%s", UCD_VERSION, UCD_REVISION);
 	autofree char *md_dir = xasprintf("%s/io.containerd.metadata.v1.sqlite", cfg->root);
 	autofree char *uuid = NULL;
-	if (fs_mkdir_p(cfg->root, 0711, &err) < 0 || fs_mkdir_p(cfg->state, 0711, &err) < 0 ||
+	/* Modes as containerd's since CVE-2021-41103 and CVE-2024-25621: the
+	 * root (layers, metadata) is the daemon's alone; the state may be
+	 * traversed (0711: a socket in it must be reachable by the `[grpc]
+	 * gid`), its bundles are not. Existing ones are narrowed and checked
+	 * (util/fs.h, docs/config.md). */
+	if (fs_mkdir_p(cfg->root, 0700, &err) < 0 || fs_mkdir_p(cfg->state, 0711, &err) < 0 ||
 	    fs_mkdir_parent(cfg->grpc.address, 0711, &err) < 0)
 		goto out;
 	if (lock_root(cfg->root, &lock_fd, &err) < 0)
@@ -277,6 +282,11 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
 		goto out;
 	d.svc.gc = gc_new(&loop, d.svc.db, d.svc.registry);
+	if (md_created(d.svc.db) && gc_check_new_metadata(d.svc.gc, &err) < 0) {
+		/* leave no database behind: the next start must refuse too */
+		md_close_discard(steal(d.svc.db));
+		goto out;
+	}
 	svc_defer_init(&d.svc);
 	/* What a crash left between a backend write and its metadata row, and
 	 * what was deleted just before a shutdown, goes at start-up. */

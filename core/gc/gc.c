@@ -371,6 +371,56 @@ static void find_backends(struct gc *gc, struct sweep *s)
 	}
 }
 
+static int count_blob(void *arg, const struct ucd_content_info *info)
+{
+	(void)info;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int count_snapshot(void *arg, const struct ucd_snapshot_info *info)
+{
+	(void)info;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+int gc_check_new_metadata(struct gc *gc, struct ucd_error **err)
+{
+	struct sweep s = {0};
+	find_backends(gc, &s);
+	size_t blobs = 0, snaps = 0;
+	struct ucd_error *e = NULL;
+	autofree char *which = xstrdup("");
+	if (s.content != NULL && s.content->walk(s.content_self, count_blob, &blobs, &e) < 0) {
+		log_warn("garbage collection: walk content: %s", e->msg);
+		error_free(steal(e));
+	}
+	for (size_t i = 0; i < s.n_snaps; i++) {
+		size_t n = 0;
+		if (s.snaps[i].ops->walk(s.snaps[i].self, count_snapshot, &n, &e) < 0) {
+			log_warn("garbage collection: walk snapshots of %s: %s", s.snaps[i].id, e->msg);
+			error_free(steal(e));
+		}
+		if (n > 0) {
+			char *w = xasprintf("%s%s%zu in `%s`", which, which[0] ? ", " : "", n, s.snaps[i].id);
+			free(which);
+			which = w;
+		}
+		snaps += n;
+	}
+	free(s.snaps);
+	if (blobs == 0 && snaps == 0)
+		return 0;
+	return error_set(err, UCD_FAILED_PRECONDITION, 0,
+			 "metadata database `%s` is new, but the content store holds %zu blobs and the snapshotters "
+			 "%zu snapshots%s%s%s: the database was lost, and the first garbage collection would delete "
+			 "them all; refusing to start (the new database is removed again, nothing else is changed). "
+			 "Restore it from a backup, or move the plugins' directories under the root aside to start "
+			 "empty (docs/metadata.md, \"A lost database\")",
+			 md_path(gc->db), blobs, snaps, which[0] ? " (" : "", which, which[0] ? ")" : "");
+}
+
 static void maybe_start(struct gc *gc)
 {
 	if (gc->running || !gc->again || gc->mutations > 0 || gc->shut)
@@ -386,7 +436,7 @@ static void maybe_start(struct gc *gc)
 	struct ucd_error *e = NULL;
 	if (md_gc_collect(gc->db, &ms, &e) < 0 ||
 	    md_gc_referenced(gc->db, &s->digests, &s->ingest_refs, &s->snapshots, &e) < 0) {
-		log_error("garbage collection: %s", e->msg);
+		log_error("%s%s", strncmp(e->msg, "garbage collection", 18) != 0 ? "garbage collection: " : "", e->msg);
 		strset_free(&s->digests);
 		strset_free(&s->ingest_refs);
 		strset_free(&s->snapshots);

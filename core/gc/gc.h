@@ -63,3 +63,11 @@ void gc_mutation_end(struct gc *gc);
 
 /* The stats of the last finished collection (zeroes before the first). */
 const struct gc_stats *gc_last(const struct gc *gc);
+
+/* Whether the backends hold anything while the metadata database is new
+ * (md_created): then the database was lost, not just made, and the first
+ * collection would find nothing referencing their blobs and snapshots and
+ * remove them all. Fails (FAILED_PRECONDITION, naming what they hold and
+ * what to do) in that case; the daemon then refuses to start. Walks every
+ * backend: call once at start, on the loop, before serving. */
+int gc_check_new_metadata(struct gc *gc, struct ucd_error **err);

@@ -351,6 +351,14 @@ struct md_db *md_open(const char *dir, struct ucd_error **err)
 		if (create_fresh(dir, db->path, err) < 0)
 			goto fail;
 		db->fresh = true;
+		db->created = true;
+	}
+	/* the database holds every namespace's records: the daemon's alone
+	 * (sqlite gives its WAL the database file's mode) */
+	fs_file_narrow(db->path, 0600);
+	{
+		autofree char *wal = xasprintf("%s-wal", db->path);
+		fs_file_narrow(wal, 0600);
 	}
 
 	int rc = sqlite3_open_v2(db->path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -481,6 +489,24 @@ void md_close(struct md_db *db)
 const char *md_path(const struct md_db *db)
 {
 	return db->path;
+}
+
+bool md_created(const struct md_db *db)
+{
+	return db != NULL && db->created;
+}
+
+void md_close_discard(struct md_db *db)
+{
+	if (db == NULL)
+		return;
+	autofree char *path = db->created ? xstrdup(db->path) : NULL;
+	md_close(db);
+	if (path == NULL)
+		return;
+	unlink(path);
+	autofree char *wal = xasprintf("%s-wal", path);
+	unlink(wal);
 }
 
 int64_t md_now(void)

@@ -64,6 +64,12 @@ void md_close(struct md_db *db);
 void md_sync_fresh(struct md_db *db, uv_loop_t *loop);
 /* Full path of the database file. */
 const char *md_path(const struct md_db *db);
+/* True when md_open created the database (there was none). */
+bool md_created(const struct md_db *db);
+/* Closes a database md_open created and removes its files again: a start
+ * refused after md_open leaves no database behind (daemon.c, a lost
+ * database). No-op (just md_close) for a database that existed. */
+void md_close_discard(struct md_db *db);
 
 /* Opens a transaction, or a savepoint when one is already open. */
 int md_begin(struct md_db *db, struct ucd_error **err);

@@ -28,6 +28,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/quote.h"
 #include "util/strset.h"
 
 #define LABEL_ROOT "containerd.io/gc.root"
@@ -132,9 +133,11 @@ static int add_label_roots(struct md_db *db, const char *ns, const ProtobufCMess
 	return 0;
 }
 
-/* Roots held inside protobuf records: image and container labels. */
+/* Roots held inside protobuf records: image and container labels. `sql`
+ * selects namespace, record, name; `what` is the kind ("image"), and
+ * `what`s its ctr command ("images"). */
 static int record_roots(struct md_db *db, const char *sql, const ProtobufCMessageDescriptor *desc,
-			struct ucd_error **err)
+			const char *what, struct ucd_error **err)
 {
 	md_autoreset sqlite3_stmt *st = md_stmt(db, sql, err);
 	if (st == NULL)
@@ -145,10 +148,18 @@ static int record_roots(struct md_db *db, const char *sql, const ProtobufCMessag
 		ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, (size_t)sqlite3_column_bytes(st, 1),
 								sqlite3_column_blob(st, 1));
 		if (m == NULL) {
-			/* a record this build cannot read keeps nothing alive
-			 * through its labels; its columns still do */
-			log_warn("garbage collection: unreadable %s record in namespace %s", desc->short_name, ns);
-			continue;
+			/* Its labels (gc.ref.*) are unknown: collecting now could
+			 * delete content and snapshots it references. Fail
+			 * closed, as containerd's collector does when a record
+			 * does not decode: nothing is collected, anywhere. */
+			autofree char *name = go_quote(md_col_text(st, 2));
+			autofree char *qns = go_quote(ns);
+			return error_set(err, UCD_DATA_LOSS, 0,
+					 "garbage collection refused: %s %s in namespace %s has a record this daemon "
+					 "cannot decode (corrupt, or written by another version), so what it references "
+					 "is unknown; nothing was collected. Remove it (`ctr -n %s %ss rm %s`) or restore "
+					 "the metadata database from a backup (docs/gc.md)",
+					 what, name, qns, ns, what, md_col_text(st, 2));
 		}
 		int r = add_label_roots(db, ns, m, err);
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -234,10 +245,10 @@ static int do_collect(struct md_db *db, void *arg, struct ucd_error **err)
 	int64_t now = st->now;
 	int r;
 	if ((r = setup(db, err)) < 0 || (r = exec_bound(db, SQL_ROOTS, now, 0, err)) < 0 ||
-	    (r = record_roots(db, "SELECT namespace, record FROM images",
-			      &containerd__services__images__v1__image__descriptor, err)) < 0 ||
-	    (r = record_roots(db, "SELECT namespace, record FROM containers",
-			      &containerd__services__containers__v1__container__descriptor, err)) < 0 ||
+	    (r = record_roots(db, "SELECT namespace, record, name FROM images",
+			      &containerd__services__images__v1__image__descriptor, "image", err)) < 0 ||
+	    (r = record_roots(db, "SELECT namespace, record, id FROM containers",
+			      &containerd__services__containers__v1__container__descriptor, "container", err)) < 0 ||
 	    (r = exec_bound(db, SQL_LIVE, 0, 0, err)) < 0)
 		return r;
 	if ((r = exec_bound(db, SQL_DEL_CONTENT, 0, 0, err)) < 0)

@@ -17,6 +17,7 @@ struct md_db {
 	struct md_stmt_entry *stmts;
 	size_t n_stmts, cap_stmts;
 	bool fresh;            /* built by this open: not yet fsync'ed (md_sync_fresh) */
+	bool created;          /* built by this open (stays set) */
 };
 
 /* One schema step: `sql` (any number of statements) takes the database from

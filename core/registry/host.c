@@ -8,6 +8,7 @@
 
 #include "registry/registry_int.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -78,6 +79,24 @@ static void host_log(const struct ucd_init_ctx *ic, int level, const char *fmt, 
 	free(fields);
 }
 
+static int host_dir_ensure(const struct ucd_host *host, const char *path, uint32_t mode, char **created,
+			   struct ucd_error **err)
+{
+	char *made = NULL;
+	int r = fs_dir_ensure(path, (mode_t)mode, FS_DIR_OWN, created != NULL ? &made : NULL, err);
+	if (created != NULL) {
+		/* through the table's own allocator: a caller may have wrapped
+		 * it (the conformance tester tracks every block) */
+		*created = NULL;
+		if (made != NULL) {
+			size_t n = strlen(made) + 1;
+			*created = memcpy(host->alloc(n), made, n);
+		}
+	}
+	free(made);
+	return r;
+}
+
 void host_fill(struct ucd_host *h)
 {
 	memset(h, 0, sizeof *h);
@@ -94,4 +113,5 @@ void host_fill(struct ucd_host *h)
 	h->export_set = registry_host_export_set;
 	h->capability_add = registry_host_capability_add;
 	h->platform_add = registry_host_platform_add;
+	h->dir_ensure = host_dir_ensure;
 }

@@ -13,6 +13,7 @@
 
 #include "registry/registry_int.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/mem.h"
 
 void ptrvec_push(struct ptrvec *pv, void *p)
@@ -244,6 +245,21 @@ typedef const struct ucd_plugin_desc *(*entry_fn)(void);
 int loader_open(const char *path, const char *name, const char *type, const char *id, void **handle,
                 const struct ucd_plugin_desc **desc, struct ucd_error **err)
 {
+	/* Code the daemon runs as root: as sshd with a key file, refused when
+	 * anyone but root (or the daemon's user) can change it, its directory
+	 * or the way to it (util/fs.h). The checks hold the file open: after
+	 * them only root can change what `path` names, so dlopen(path) maps
+	 * the file checked. (dlopen("/proc/self/fd/N") would need no such
+	 * argument, but the library would then be named "/proc/self/fd/N"
+	 * everywhere: in sanitizer reports, whose symbolizer cannot open that
+	 * name, in backtraces and in dladdr.) */
+	struct ucd_error *te = NULL;
+	autoclose int fd = fs_open_trusted(path, &te);
+	if (fd < 0) {
+		int r = error_set(err, te->code, te->errno_, "`%s` is not loaded: %s", name, te->msg);
+		error_free(te);
+		return r;
+	}
 	dlerror();
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {

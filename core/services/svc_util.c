@@ -219,10 +219,17 @@ int svc_lease_track(struct rpc_call *call, struct md_db *db, const char *type, c
 static void gc_then_reply(void *arg, const struct gc_stats *st, const struct ucd_error *e)
 {
 	struct rpc_call *call = arg;
-	/* The delete itself succeeded; a failed collection is the collector's
-	 * to log and retry, as in containerd, not this call's error. */
-	Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
-	rpc_call_reply(call, &resp.base);
+	/* The delete itself is done either way; a `sync` caller asked for the
+	 * collection too, and gets its error, as containerd's ScheduleAndWait
+	 * returns it (e.g. a collection refused over an unreadable record). */
+	if (e != NULL) {
+		struct ucd_error *copy = NULL;
+		error_set(&copy, e->code, e->errno_, "%s", e->msg);
+		rpc_call_fail(call, copy);
+	} else {
+		Google__Protobuf__Empty resp = GOOGLE__PROTOBUF__EMPTY__INIT;
+		rpc_call_reply(call, &resp.base);
+	}
 	rpc_call_unref(call);
 }
 

@@ -22,6 +22,17 @@ static int not_found(const struct cs *s, const char *digest, struct ucd_error **
 	return s->host->error_new(err, UCD_NOT_FOUND, 0, "content %s", digest);
 }
 
+/* A blob's name that is not a regular file (a symlink put there by hand,
+ * a directory): never followed or read; a commit of the same digest
+ * replaces it with the verified bytes. */
+static int not_regular(const struct cs *s, const char *digest, struct ucd_error **err)
+{
+	return s->host->error_new(err, UCD_DATA_LOSS, 0,
+				  "blob %s is not a regular file (a symlink?): refusing to read it; commit the content "
+				  "again to replace it",
+				  digest);
+}
+
 int cs_info(void *self, const char *digest, struct ucd_content_info *out, struct ucd_error **err)
 {
 	struct cs *s = self;
@@ -30,7 +41,7 @@ int cs_info(void *self, const char *digest, struct ucd_content_info *out, struct
 	if (r < 0)
 		return r;
 	struct stat st;
-	r = stat(path, &st);
+	r = lstat(path, &st);
 	int e = errno;
 	s->host->free(path);
 	if (r < 0) {
@@ -38,6 +49,8 @@ int cs_info(void *self, const char *digest, struct ucd_content_info *out, struct
 			return not_found(s, digest, err);
 		return s->host->error_new(err, UCD_INTERNAL, e, "stat blob %s: %s", digest, strerror(e));
 	}
+	if (!S_ISREG(st.st_mode))
+		return not_regular(s, digest, err);
 	/* the blob's times are its commit time, as in containerd */
 	out->digest = cs_strdup(s, digest);
 	out->size = st.st_size;
@@ -143,18 +156,21 @@ int cs_reader_open(void *self, const char *digest, struct ucd_content_reader **r
 	int r = cs_blob_path(s, digest, &path, err);
 	if (r < 0)
 		return r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO in a blob's place must not hang the reader */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int e = errno;
 	s->host->free(path);
 	if (fd < 0) {
 		if (e == ENOENT || e == ENOTDIR)
 			return not_found(s, digest, err);
+		if (e == ELOOP)
+			return not_regular(s, digest, err);
 		return s->host->error_new(err, UCD_INTERNAL, e, "open blob %s: %s", digest, strerror(e));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return s->host->error_new(err, UCD_INTERNAL, 0, "blob %s is not a regular file", digest);
+		return not_regular(s, digest, err);
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	struct ucd_content_reader *x = s->host->alloc(sizeof *x);
@@ -170,6 +186,8 @@ ssize_t cs_reader_read_at(void *self, struct ucd_content_reader *rd, void *buf, 
 	struct cs *s = self;
 	if (off < 0)
 		return s->host->error_new(err, UCD_INVALID_ARGUMENT, 0, "negative offset %lld", (long long)off);
+	if (n > (size_t)(INT64_MAX - off))   /* off + n must not overflow; nothing is that far anyway */
+		n = (size_t)(INT64_MAX - off);
 	size_t got = 0;
 	while (got < n) {
 		ssize_t r = pread(rd->fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));

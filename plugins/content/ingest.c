@@ -95,7 +95,7 @@ static int rehash(struct cs *s, struct ucd_content_writer *w, struct ucd_error *
 
 static int64_t read_int_file(struct cs *s, int dirfd, const char *name)
 {
-	char *v = cs_read_small(s, dirfd, name);
+	char *v = cs_read_small(s, dirfd, name, CS_SMALL_MAX);
 	if (v == NULL)
 		return 0;
 	char *end;
@@ -108,7 +108,7 @@ static int64_t read_int_file(struct cs *s, int dirfd, const char *name)
 
 static bool read_time_file(struct cs *s, int dirfd, const char *name, int64_t *ns)
 {
-	char *v = cs_read_small(s, dirfd, name);
+	char *v = cs_read_small(s, dirfd, name, CS_SMALL_MAX);
 	bool ok = v != NULL && cs_parse_time(v, ns);
 	if (v != NULL)
 		s->host->free(v);
@@ -119,7 +119,7 @@ static bool read_time_file(struct cs *s, int dirfd, const char *name, int64_t *n
  * given now must agree with the recorded one. False: start it over. */
 static bool resume(struct cs *s, struct ucd_content_writer *w, int64_t total, struct ucd_error **err)
 {
-	char *ref = cs_read_small(s, w->dirfd, "ref");
+	char *ref = cs_read_small(s, w->dirfd, "ref", CS_REF_MAX);
 	bool same = ref != NULL && strcmp(ref, w->ref) == 0;
 	if (ref != NULL)
 		s->host->free(ref);
@@ -134,10 +134,13 @@ static bool resume(struct cs *s, struct ucd_content_writer *w, int64_t total, st
 		return false;
 	}
 	w->total = recorded;
-	w->expected = cs_read_small(s, w->dirfd, "expected");
-	w->fd = openat(w->dirfd, "data", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (w->fd < 0)
+	w->expected = cs_read_small(s, w->dirfd, "expected", CS_SMALL_MAX);
+	w->fd = openat(w->dirfd, "data", O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (w->fd < 0 || fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
+	/* the flag was for the open (a FIFO must not block it) */
+	fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) & ~O_NONBLOCK);
 	struct ucd_error *e = NULL;
 	if (rehash(s, w, &e) < 0) {
 		s->host->log(s->ic, UCD_LOG_WARN, "ingest %s: %s; starting it over", w->ref, e->msg);
@@ -179,7 +182,10 @@ static int start_fresh(struct cs *s, struct ucd_content_writer *w, int64_t total
 			return sys_error(s, err, -r, "write ingest files", w->ref);
 		w->expected = cs_strdup(s, expected);
 	}
-	w->fd = openat(w->dirfd, "data", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* whatever is there goes, unread and unfollowed (a symlink, a FIFO:
+	 * O_TRUNC through a symlink would truncate its target) */
+	unlinkat(w->dirfd, "data", 0);
+	w->fd = openat(w->dirfd, "data", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (w->fd < 0)
 		return sys_error(s, err, errno, "create ingest data", w->ref);
 	return 0;
@@ -191,6 +197,10 @@ int cs_writer_open(void *self, const char *ref, int64_t total, const char *expec
 	struct cs *s = self;
 	if (ref == NULL || ref[0] == '\0')
 		return s->host->error_new(err, UCD_INVALID_ARGUMENT, 0, "ref must not be empty");
+	if (strlen(ref) > CS_REF_MAX)
+		return s->host->error_new(err, UCD_INVALID_ARGUMENT, 0,
+					  "ref is %zu bytes long; the content store takes refs of up to %d bytes",
+					  strlen(ref), CS_REF_MAX);
 	int r = cs_lock_take(s, ref, err);
 	if (r < 0)
 		return r;
@@ -203,7 +213,7 @@ int cs_writer_open(void *self, const char *ref, int64_t total, const char *expec
 		r = s->host->error_new(err, UCD_INTERNAL, 0, "sha256 is not available from libcrypto");
 		goto fail;
 	}
-	bool existed = mkdir(w->dir, 0755) < 0;
+	bool existed = mkdir(w->dir, 0700) < 0;
 	if (existed && errno != EEXIST) {
 		r = sys_error(s, err, errno, "create ingest directory", ref);
 		goto fail;
@@ -274,11 +284,11 @@ int cs_writer_write(void *self, struct ucd_content_writer *w, const void *buf, s
 		return s->host->error_new(err, UCD_FAILED_PRECONDITION, 0, "cannot write on committed writer");
 	if (n == 0)
 		return 0;
-	if (w->wb == NULL) {
-		char *data = cs_printf(s, "%s/data", w->dir);
-		w->wb = cs_wb_new(w->fd, data, w->offset);
-		s->host->free(data);
-	}
+	if (n > (size_t)(INT64_MAX - w->offset))
+		return s->host->error_new(err, UCD_OUT_OF_RANGE, 0, "write of %zu bytes at offset %lld: beyond the largest "
+					  "blob size", n, (long long)w->offset);
+	if (w->wb == NULL)
+		w->wb = cs_wb_new(w->fd, w->offset);
 	/* the file write of this chunk overlaps the hashing here and the
 	 * next chunk's transfer; an earlier chunk's failure surfaces now */
 	int r = w->wb != NULL ? cs_wb_submit(w->wb, buf, n) : write_all(w, buf, n);
@@ -372,6 +382,13 @@ int cs_writer_commit(void *self, struct ucd_content_writer *w, int64_t size, con
 	/* its times say when it was committed */
 	futimens(w->fd, NULL);
 	int e = -rename_noreplace(w->dirfd, "data", target);
+	struct stat tst;
+	if (e == EEXIST && lstat(target, &tst) == 0 && !S_ISREG(tst.st_mode)) {
+		/* not a blob but something put in its place (a symlink): the
+		 * verified bytes replace it, so that readers find the content */
+		s->host->log(s->ic, UCD_LOG_WARN, "`%s` was not a regular file: replaced by the committed blob", target);
+		e = S_ISDIR(tst.st_mode) ? EISDIR : renameat(w->dirfd, "data", AT_FDCWD, target) < 0 ? errno : 0;
+	}
 	if (e != 0 && e != EEXIST) {
 		r = sys_error(s, err, e, "commit ingest", w->ref);
 		goto out;
@@ -423,7 +440,7 @@ static int status_of_dir(struct cs *s, int dirfd, const char *want_ref, struct u
 	struct stat st;
 	if (fstatat(dirfd, "data", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		return s->host->error_new(err, UCD_NOT_FOUND, 0, "ingest ref %s has no data", want_ref ? want_ref : "");
-	char *ref = cs_read_small(s, dirfd, "ref");
+	char *ref = cs_read_small(s, dirfd, "ref", CS_REF_MAX);
 	if (ref == NULL || (want_ref != NULL && strcmp(ref, want_ref) != 0)) {
 		if (ref != NULL)
 			s->host->free(ref);
@@ -440,7 +457,7 @@ static int status_of_dir(struct cs *s, int dirfd, const char *want_ref, struct u
 	out->ref = ref;
 	out->offset = st.st_size;
 	out->total = read_int_file(s, dirfd, "total");
-	out->expected = cs_read_small(s, dirfd, "expected");
+	out->expected = cs_read_small(s, dirfd, "expected", CS_SMALL_MAX);
 	out->started_at = started;
 	out->updated_at = mtime > updated ? mtime : updated;
 	return 0;

@@ -45,12 +45,12 @@ static void cs_free(struct cs *s)
 	h->free(s);
 }
 
+/* The host checks (and narrows) what exists and makes what is missing. */
 static int make_dir(const struct ucd_host *h, const char *path, mode_t mode, struct ucd_error **err)
 {
-	if (mkdir(path, mode) == 0 || errno == EEXIST)
+	if (h->dir_ensure(h, path, (uint32_t)mode, NULL, err) == 0)
 		return 0;
-	return h->error_new(err, errno == EACCES || errno == EROFS ? UCD_PERMISSION_DENIED : UCD_INTERNAL, errno,
-			    "content store: cannot create `%s`: %s", path, strerror(errno));
+	return h->error_wrap(err, "content store");
 }
 
 static int cs_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
@@ -70,10 +70,12 @@ static int cs_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, s
 	s->blobs = cs_printf(s, "%s/blobs", ic->root);
 	s->ingest = cs_printf(s, "%s/ingest", ic->root);
 	char *sha = cs_printf(s, "%s/sha256", s->blobs);
-	/* blobs are world-readable as in containerd (mounts and tools read
-	 * them); ingests are the daemon's business only */
+	/* The plugin's root is the daemon's alone, as containerd's plugin
+	 * directories since CVE-2021-41103; blobs are read-only files below
+	 * it (0444, world-readable as containerd's, for whoever root lets in),
+	 * ingests the daemon's business only. */
 	int r;
-	if ((r = make_dir(host, s->root, 0755, err)) < 0 || (r = make_dir(host, s->blobs, 0755, err)) < 0 ||
+	if ((r = make_dir(host, s->root, 0700, err)) < 0 || (r = make_dir(host, s->blobs, 0755, err)) < 0 ||
 	    (r = make_dir(host, sha, 0755, err)) < 0 || (r = make_dir(host, s->ingest, 0700, err)) < 0) {
 		host->free(sha);
 		cs_free(s);

@@ -1,7 +1,7 @@
 /* The local content store, laid out as containerd's content/local:
  *
  *   <root>/blobs/<algorithm>/<hex>    committed blobs, read-only (0444)
- *   <root>/ingest/<sha256(ref)>/      one directory per ingest:
+ *   <root>/ingest/<sha256(ref)>/      one directory per ingest (0700, files 0600):
  *       ref         the ingest's ref (the directory name is its hash)
  *       data        the bytes written so far
  *       startedat   RFC 3339 time the ingest began
@@ -48,9 +48,14 @@ int64_t cs_now(void);
 void cs_format_time(int64_t ns, char out[40]);
 bool cs_parse_time(const char *s, int64_t *ns);
 
-/* Reads a small file whole into a host->alloc'ed NUL-terminated string; NULL
- * with errno set on failure. */
-char *cs_read_small(const struct cs *s, int dirfd, const char *name);
+/* Reads a regular file of at most `max` bytes whole into a host->alloc'ed
+ * NUL-terminated string, without following a symlink; NULL with errno set
+ * on failure (EFBIG: longer than `max`, never cut). */
+char *cs_read_small(const struct cs *s, int dirfd, const char *name, size_t max);
+/* The longest ingest ref the store takes (the "ref" file holds it), and
+ * the longest of its other small files (times, sizes, digests). */
+#define CS_REF_MAX 16384
+#define CS_SMALL_MAX 256
 /* Writes a small file through "<name>.tmp" + rename (no fsync: these
  * files describe an ingest, and a lost one only restarts it). */
 int cs_write_small(int dirfd, const char *name, const char *data);

@@ -123,9 +123,14 @@ bool cs_parse_time(const char *s, int64_t *ns)
 	if (*p == 'Z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int h, m;
-		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2)
+		/* exactly "+HH:MM": sscanf's %2d would also take "+1:2", and
+		 * skipping six bytes then runs past the end of the string */
+		const char *z = p + 1;
+		bool digits = z[0] >= '0' && z[0] <= '9' && z[1] >= '0' && z[1] <= '9' && z[2] == ':' &&
+			      z[3] >= '0' && z[3] <= '9' && z[4] >= '0' && z[4] <= '9';
+		if (!digits)
 			return false;
+		int h = (z[0] - '0') * 10 + (z[1] - '0'), m = (z[3] - '0') * 10 + (z[4] - '0');
 		off = (h * 60 + m) * 60 * (*p == '-' ? -1 : 1);
 		p += 6;
 	} else {
@@ -139,20 +144,30 @@ bool cs_parse_time(const char *s, int64_t *ns)
 	return true;
 }
 
-char *cs_read_small(const struct cs *s, int dirfd, const char *name)
+char *cs_read_small(const struct cs *s, int dirfd, const char *name, size_t max)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return NULL;
-	char buf[4097];
+	/* not one of ours (a FIFO, a directory) or longer than any we write:
+	 * refused whole, never cut to a prefix that could match */
+	struct stat st;
+	int e = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : (uint64_t)st.st_size > max ? EFBIG : 0;
+	if (e != 0) {
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	char *buf = s->host->alloc(max + 2);
 	size_t n = 0;
 	ssize_t r;
-	while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) != 0) {
+	while (n < max + 1 && (r = read(fd, buf + n, max + 1 - n)) != 0) {
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			int e = errno;
+			e = errno;
 			close(fd);
+			s->host->free(buf);
 			errno = e;
 			return NULL;
 		}
@@ -160,18 +175,23 @@ char *cs_read_small(const struct cs *s, int dirfd, const char *name)
 	}
 	close(fd);
 	buf[n] = '\0';
-	if (strlen(buf) != n) {   /* a NUL inside: not one of ours */
-		errno = EINVAL;
+	if (n > max || strlen(buf) != n) {   /* grew meanwhile, or a NUL inside: not one of ours */
+		s->host->free(buf);
+		errno = n > max ? EFBIG : EINVAL;
 		return NULL;
 	}
-	return cs_strdup(s, buf);
+	/* exactly as long as the text: a parser that reads past its end is
+	 * caught by the sanitizers instead of reading the rest of `buf` */
+	char *out = cs_strdup(s, buf);
+	s->host->free(buf);
+	return out;
 }
 
 int cs_write_small(int dirfd, const char *name, const char *data)
 {
 	char tmp[256];
 	snprintf(tmp, sizeof tmp, "%s.tmp", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(data), off = 0;

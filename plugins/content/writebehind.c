@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,13 +122,17 @@ static void *run(void *arg)
 	return NULL;
 }
 
-struct cs_wb *cs_wb_new(int fd, const char *path, int64_t pos)
+struct cs_wb *cs_wb_new(int fd, int64_t pos)
 {
 	struct cs_wb *wb = calloc(1, sizeof *wb);
 	if (wb == NULL)
 		return NULL;
 	wb->fd = fd;
-	wb->direct = path ? open(path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW) : -1;
+	/* the same inode as `fd` (not whatever the name holds by now), opened
+	 * again because O_DIRECT is a property of the open file */
+	char self[40];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	wb->direct = open(self, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	wb->pos = wb->flushed = pos;
 	pthread_mutex_init(&wb->mu, NULL);
 	pthread_cond_init(&wb->cv, NULL);

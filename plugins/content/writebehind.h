@@ -7,11 +7,10 @@
 
 struct cs_wb;
 
-/* Writes to `fd` (whose path is `path`, reopened with O_DIRECT when the
- * file system allows it; NULL: never) from file offset `pos` on, on a thread
- * of its own; NULL when no thread can be started (the caller then writes
- * itself). */
-struct cs_wb *cs_wb_new(int fd, const char *path, int64_t pos);
+/* Writes to `fd` (reopened through /proc/self/fd with O_DIRECT when the
+ * file system allows it) from file offset `pos` on, on a thread of its own;
+ * NULL when no thread can be started (the caller then writes itself). */
+struct cs_wb *cs_wb_new(int fd, int64_t pos);
 /* Waits for the chunk in flight, then hands `data` (copied) to the thread.
  * 0, or -errno of an earlier write that failed. */
 int cs_wb_submit(struct cs_wb *wb, const void *data, size_t n);

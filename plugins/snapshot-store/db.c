@@ -16,9 +16,12 @@
  * are ids. AUTOINCREMENT never hands out an id twice, not even after the
  * newest snapshot was removed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "snst_int.h"
@@ -47,6 +50,22 @@ static int db_error(struct snst *s, struct ucd_error **err, const char *what)
 				  sqlite3_errmsg(s->db.db));
 }
 
+/* A database this plugin cannot read: nothing is swept or changed (the
+ * init fails before the sweep); the operator restores it or starts over. */
+static int db_unreadable(struct snst *s, struct ucd_error **err, const char *why)
+{
+	return s->host->error_new(err, UCD_DATA_LOSS, 0,
+				  "%s: `%s/metadata.db` is not an sqlite database or is corrupt (%s): refusing to use it; nothing "
+				  "was changed. Restore metadata.db from a backup, or move `%s` aside to start with an "
+				  "empty store (docs/snapshotters.md, \"A lost metadata.db\")",
+				  s->drv->name, s->root, why, s->root);
+}
+
+static bool corrupt(int rc)
+{
+	return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+}
+
 static int prep(struct snst *s, sqlite3_stmt **st, const char *sql, struct ucd_error **err)
 {
 	if (sqlite3_prepare_v3(s->db.db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
@@ -54,7 +73,7 @@ static int prep(struct snst *s, sqlite3_stmt **st, const char *sql, struct ucd_e
 	return 0;
 }
 
-int snst_db_open(struct snst *s, const char *path, struct ucd_error **err)
+int snst_db_open(struct snst *s, const char *path, bool keep_empty, bool *no_schema, struct ucd_error **err)
 {
 	struct snst_db *d = &s->db;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -63,6 +82,23 @@ int snst_db_open(struct snst *s, const char *path, struct ucd_error **err)
 	 * the first snapshot there is nothing in it to lose, and what a power
 	 * cut could leave is an empty file sqlite rebuilds or an empty schema. */
 	bool fresh = access(path, F_OK) != 0;
+	/* The file is made 0600 before sqlite opens it (sqlite would make it
+	 * 0644, and gives its WAL the database's mode); an older one is
+	 * narrowed. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct stat fst;
+	if (fd < 0 || fstat(fd, &fst) < 0) {
+		int r = snst_errno(s->host, err, errno, "%s: cannot open `%s`", s->drv->name, path);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	if ((fst.st_mode & 077) != 0) {
+		s->host->log(s->ic, UCD_LOG_WARN, "`%s` had mode %04o: narrowed to %04o", path,
+			     (unsigned)(fst.st_mode & 07777), (unsigned)(fst.st_mode & 0700));
+		fchmod(fd, fst.st_mode & 0700);
+	}
+	close(fd);
 	if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
 		int r = s->host->error_new(err, UCD_INTERNAL, 0, "%s: cannot open `%s`: %s", s->drv->name, path,
 					   d->db ? sqlite3_errmsg(d->db) : "out of memory");
@@ -78,6 +114,11 @@ int snst_db_open(struct snst *s, const char *path, struct ucd_error **err)
 			       : "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 				 "BEGIN IMMEDIATE;",
 			 NULL, NULL, &msg) != SQLITE_OK) {
+		if (corrupt(sqlite3_errcode(d->db))) {
+			int r = db_unreadable(s, err, msg ? msg : sqlite3_errmsg(d->db));
+			sqlite3_free(msg);
+			return r;
+		}
 		int r = s->host->error_new(err, UCD_FAILED_PRECONDITION, 0,
 					   "%s: cannot lock `%s` (is another daemon using this root?): %s",
 					   s->drv->name, path, msg ? msg : sqlite3_errmsg(d->db));
@@ -90,6 +131,12 @@ int snst_db_open(struct snst *s, const char *path, struct ucd_error **err)
 	    sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	*no_schema = false;
+	if (version == 0 && keep_empty) {
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+		*no_schema = true;
+		return 0;
+	}
 	if (version > SCHEMA_VERSION) {
 		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 		return s->host->error_new(err, UCD_FAILED_PRECONDITION, 0,
@@ -312,7 +359,7 @@ int snst_db_load(struct snst *s, struct ucd_error **err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
-		r = db_error(s, err, "load");
+		r = corrupt(rc) ? db_unreadable(s, err, sqlite3_errmsg(s->db.db)) : db_error(s, err, "load");
 		goto out;
 	}
 	/* rows come ordered by id: v is sorted */
@@ -350,7 +397,8 @@ int snst_db_load(struct snst *s, struct ucd_error **err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
-		r = db_error(s, err, "load labels");
+		r = corrupt(rc) ? db_unreadable(s, err, sqlite3_errmsg(s->db.db))
+				: db_error(s, err, "load labels");
 		goto out;
 	}
 	if (sqlite3_prepare_v2(s->db.db, "SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'", -1, &st,

@@ -97,9 +97,11 @@ char *snst_printf(const struct ucd_host *h, const char *fmt, ...) __attribute__(
 /* Appends one mount; `opts` are copied. */
 void snst_mount_add(const struct ucd_host *h, struct ucd_mounts *m, const char *type, const char *source,
 		    const char *const *opts, size_t n_opts);
-/* mkdir -p with `mode` for the directories it creates. *created (may be
- * NULL) gets the topmost directory it created (host->alloc'ed; NULL when it
- * created none), so a skipping init can undo exactly that. */
+/* The host's dir_ensure (ABI 1.2): mkdir -p with `mode` for the directories
+ * it creates, an existing one checked (owner, symlinks and modes on the
+ * way) and narrowed to `mode`. *created (may be NULL) gets the topmost
+ * directory it created (host->alloc'ed; NULL when it created none), so a
+ * skipping init can undo exactly that. */
 int snst_mkdir_all(const struct ucd_host *h, const char *path, mode_t mode, char **created,
 		   struct ucd_error **err);
 /* An error of a failed syscall: class from errno, message "<what>: <strerror>". */

@@ -91,7 +91,10 @@ void snst_rec_set_labels(const struct ucd_host *h, struct snst_rec *r, const str
 void snst_index_each(const struct snst_index *ix, void (*fn)(void *arg, struct snst_rec *r), void *arg);
 
 /* db.c (caller holds snst.mu) */
-int snst_db_open(struct snst *s, const char *path, struct ucd_error **err);
+/* Opens (creating when new) and sets up the schema. With `keep_empty`, a
+ * database that has no schema yet is left as it is and *no_schema set
+ * instead (the caller refuses it: see store.c). */
+int snst_db_open(struct snst *s, const char *path, bool keep_empty, bool *no_schema, struct ucd_error **err);
 void snst_db_close(struct snst_db *d);
 /* Fills the index with every stored record and sets s->next_id. */
 int snst_db_load(struct snst *s, struct ucd_error **err);

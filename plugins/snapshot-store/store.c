@@ -76,6 +76,53 @@ static uint64_t parse_id(const char *p)
 	return v;
 }
 
+/* What snapshots/ holds, before the database is opened: how many
+ * directories have snapshot names ("<id>", "new-<id>") and the largest id
+ * among them. */
+static void census(struct snst *s, size_t *n, uint64_t *max_id)
+{
+	*n = 0;
+	*max_id = 0;
+	int fd = openat(s->snapshots_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		uint64_t id = parse_id(strncmp(e->d_name, "new-", 4) == 0 ? e->d_name + 4 : e->d_name);
+		if (id == 0)
+			continue;
+		(*n)++;
+		if (id > *max_id)
+			*max_id = id;
+	}
+	closedir(d);
+}
+
+/* The sweep trusts the database to name every snapshot: a directory no
+ * record names is a crash's leftover. A database that is missing, empty or
+ * has no schema while snapshots/ holds snapshot directories names nothing
+ * because it was lost (deleted, truncated, restored from the wrong place),
+ * not because the directories are leftovers: opening it would make the
+ * sweep trash every snapshot. The plugin refuses to start instead and says
+ * how to recover; nothing on disk is changed. (An unreadable, corrupt or
+ * newer database fails snst_db_open/load, before any sweep, too.) */
+static int refuse_lost_db(struct snst *s, const char *db, const char *how, size_t n_dirs,
+			  struct ucd_error **err)
+{
+	/* the registry logs it (warning, with the plugin) and introspection
+	 * shows it as the plugin's init error */
+	return s->host->error_new(err, UCD_FAILED_PRECONDITION, 0,
+				   "%s: `%s` is %s but `%s` holds %zu snapshot director%s: refusing to start "
+				   "rather than delete them as leftovers; nothing was changed. Restore metadata.db "
+				   "from a backup, or move `%s` aside to start with an empty store "
+				   "(docs/snapshotters.md, \"A lost metadata.db\")",
+				   s->drv->name, db, how, s->snapshots, n_dirs, n_dirs == 1 ? "y" : "ies", s->root);
+}
+
 void snst_sweep(struct snst *s)
 {
 	struct snst_ids ids;
@@ -189,10 +236,26 @@ int snst_open(const struct snst_opts *o, struct snst **out, struct ucd_error **e
 		s->trash_opened = true;   /* closable from here on, even if this fails */
 		r = snst_trash_open(&s->trash, h, o->ic, trash, err);
 	}
+	size_t n_dirs = 0;
+	uint64_t max_dir_id = 0;
 	if (r == 0)
-		r = snst_db_open(s, db, err);
+		census(s, &n_dirs, &max_dir_id);
+	struct stat st;
+	if (r == 0 && n_dirs > 0 && stat(db, &st) != 0 && errno == ENOENT)
+		r = refuse_lost_db(s, db, "missing", n_dirs, err);
+	else if (r == 0 && n_dirs > 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+		r = refuse_lost_db(s, db, "empty", n_dirs, err);
+	bool no_schema = false;
+	if (r == 0)
+		r = snst_db_open(s, db, n_dirs > 0, &no_schema, err);
+	if (r == 0 && no_schema)
+		r = refuse_lost_db(s, db, "a database without our schema", n_dirs, err);
 	if (r == 0)
 		r = snst_db_load(s, err);
+	/* ids are never handed out twice, even when the database lost the
+	 * newest ones (a power cut): a directory's name is taken */
+	if (r == 0 && max_dir_id >= s->next_id)
+		s->next_id = max_dir_id + 1;
 	h->free(db);
 	h->free(trash);
 	if (r < 0) {

@@ -83,43 +83,7 @@ int snst_errno(const struct ucd_host *h, struct ucd_error **err, int errnum, con
 int snst_mkdir_all(const struct ucd_host *h, const char *path, mode_t mode, char **created,
 		   struct ucd_error **err)
 {
-	if (created != NULL)
-		*created = NULL;
-	char *p = snst_strdup(h, path);
-	size_t n = strlen(p);
-	while (n > 1 && p[n - 1] == '/')
-		p[--n] = '\0';
-	/* From the longest existing prefix down: find where creation starts. */
-	for (char *c = p + 1;; c++) {
-		if (*c != '/' && *c != '\0')
-			continue;
-		char save = *c;
-		*c = '\0';
-		if (mkdir(p, mode) == 0) {
-			if (created != NULL && *created == NULL)
-				*created = snst_strdup(h, p);
-		} else if (errno != EEXIST) {
-			int e = errno;
-			int r = snst_errno(h, err, e, "cannot create `%s`", p);
-			h->free(p);
-			if (created != NULL) {
-				h->free(*created);
-				*created = NULL;
-			}
-			return r;
-		}
-		*c = save;
-		if (save == '\0')
-			break;
-	}
-	struct stat st;
-	if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		int r = h->error_new(err, UCD_FAILED_PRECONDITION, ENOTDIR, "`%s` is not a directory", p);
-		h->free(p);
-		return r;
-	}
-	h->free(p);
-	return 0;
+	return h->dir_ensure(h, path, (uint32_t)mode, created, err);
 }
 
 int64_t snst_now(void)

@@ -265,6 +265,130 @@ def _():
     contains(err, blocker, "stderr")
 
 
+NOBODY = 65534
+
+
+def plugin_status(d, uri):
+    """(status text as `ctr plugins ls` prints it, init error message) of plugin `uri`."""
+    typ, _, pid = uri.rpartition(".")
+    with d.client() as c:
+        r = c.call("introspection/Plugins", ns=None, filters=['type=="%s",id=="%s"' % (typ, pid)])
+    eq(len(r.plugins), 1, "plugins named " + uri)
+    p = r.plugins[0]
+    return ("error" if p.HasField("init_err") and p.init_err.message else "ok"), p.init_err.message
+
+
+@h.test("existing root, state and plugin directories are narrowed to the daemon's modes, never widened")
+def _():
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    d = h.daemon("narrow")
+    content = os.path.join(d.root, "io.containerd.content.v1.content")
+    os.makedirs(content)
+    os.chmod(d.root, 0o755)
+    os.chmod(content, 0o777)
+    os.makedirs(d.state)
+    os.chmod(d.state, 0o2777)
+    d.start()
+    eq(oct(os.stat(d.root).st_mode & 0o7777), oct(0o700), "root")
+    eq(oct(os.stat(d.state).st_mode & 0o7777), oct(0o711), "state")
+    eq(oct(os.stat(content).st_mode & 0o7777), oct(0o700), "content plugin root")
+    contains(d.stderr(), "`%s` had mode 0755, more than the 0700 the daemon gives it: narrowed to 0700" % d.root)
+    contains(d.stderr(), "`%s` had mode 2777, more than the 0711 the daemon gives it: narrowed to 0711" % d.state)
+    eq(plugin_status(d, "io.containerd.content.v1.content")[0], "ok", "content plugin")
+    d.stop()
+    os.chmod(d.root, 0o500)   # tighter than ours: kept as it is
+    d.start()
+    eq(oct(os.stat(d.root).st_mode & 0o7777), oct(0o500), "a tighter root is not widened")
+    d.stop()
+
+
+@h.test("files the daemon keeps are 0600; an older database of 0644 is narrowed")
+def _():
+    d = h.daemon("filemodes")
+    d.start()
+    meta = os.path.join(d.root, "io.containerd.metadata.v1.sqlite", "meta.db")
+    snapdb = os.path.join(d.root, "io.containerd.snapshotter.v1.native", "metadata.db")
+    files = [meta, snapdb, os.path.join(d.root, "ucontainerd.lock"),
+             os.path.join(d.root, "io.containerd.grpc.v1.introspection", "uuid")]
+    for f in files:
+        eq(oct(os.stat(f).st_mode & 0o7777), oct(0o600), f)
+    d.stop()
+    os.chmod(meta, 0o644)
+    os.chmod(snapdb, 0o644)
+    d.start()
+    for f in (meta, snapdb):
+        eq(oct(os.stat(f).st_mode & 0o7777), oct(0o600), "narrowed " + f)
+        contains(d.stderr(), "`%s` had mode 0644" % f)
+    for f in os.listdir(os.path.dirname(meta)):   # the WAL too, while it exists
+        eq(oct(os.stat(os.path.join(os.path.dirname(meta), f)).st_mode & 0o077), oct(0), f)
+    d.stop()
+
+
+@h.test("a root owned by another user, or reached through another user's symlink, is refused")
+def _():
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    d = h.daemon("foreign")
+    os.makedirs(d.root)
+    os.chown(d.root, NOBODY, NOBODY)
+    err = start_fails(d, d.base_config(), "root owned by nobody")
+    contains(err, "`%s` is owned by uid 65534, not by root: refusing to trust it" % d.root)
+    eq(os.listdir(d.root), [], "nothing made in a refused root")
+    eq(os.stat(d.root).st_mode & 0o7777, 0o755, "a refused root's mode is untouched")
+    # a symlink in a sticky world-writable directory, made by another user
+    os.chown(d.root, 0, 0)
+    sticky = os.path.join(d.dir, "sticky")
+    os.mkdir(sticky)
+    os.chmod(sticky, 0o1777)
+    link = os.path.join(sticky, "root")
+    os.symlink(d.root, link)
+    os.lchown(link, NOBODY, NOBODY)
+    real_root, d.root = d.root, link
+    err = start_fails(d, d.base_config(), "root through nobody's symlink")
+    contains(err, "`%s` is owned by uid 65534, not by root: refusing to trust it" % link)
+    # the same symlink made by root is the operator's: followed
+    os.lchown(link, 0, 0)
+    d.start()
+    check(os.path.isdir(os.path.join(real_root, "io.containerd.metadata.v1.sqlite")), "root used through the link")
+    d.stop()
+
+
+@h.test("a plugin's directory owned by another user: that plugin fails, saying why; the daemon serves")
+def _():
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    d = h.daemon("plugdir")
+    content = os.path.join(d.root, "io.containerd.content.v1.content")
+    os.makedirs(content)
+    os.chown(content, NOBODY, NOBODY)
+    d.start()
+    status, msg = plugin_status(d, "io.containerd.content.v1.content")
+    eq(status, "error", "content plugin")
+    contains(msg, "content store: `%s` is owned by uid 65534, not by root: refusing to trust it" % content)
+    contains(d.stderr(), "failed to load plugin io.containerd.content.v1.content")
+    with d.client() as c:
+        c.version()
+    d.stop()
+
+
+@h.test("a socket directory others may write is refused; an existing one is not narrowed")
+def _():
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    d = h.daemon("opensock")
+    run = os.path.join(d.dir, "run")
+    os.mkdir(run)
+    os.chmod(run, 0o777)
+    d.sock = os.path.join(run, "ucd.sock")
+    err = start_fails(d, d.base_config(), "socket in a world-writable directory")
+    contains(err, "`%s` is writable by others (mode 0777): refusing to trust it" % run)
+    os.chmod(run, 0o755)
+    d.start()
+    eq(oct(os.stat(run).st_mode & 0o7777), oct(0o755), "a shared socket directory keeps its mode")
+    d.stop()
+
+
 # --- config default / dump ------------------------------------------------------------------
 
 @h.test("`config default` is accepted by the daemon as is")

@@ -740,6 +740,140 @@ def _():
         check(os.path.lexists(p), "garbage left alone: %s" % p)
 
 
+def ingest_dir_of(ref, daemon=d):
+    """The ingest directory whose `ref` file names client ref `ref` (the
+    store's ref is "<namespace>/<n>/<ref>")."""
+    ing = os.path.join(store_dir(daemon), "ingest")
+    for name in os.listdir(ing):
+        p = os.path.join(ing, name, "ref")
+        try:
+            with open(p, "rb") as f:
+                if f.read().endswith(b"/" + ref.encode()):
+                    return os.path.join(ing, name)
+        except OSError:
+            pass
+    raise Failure("no ingest directory for ref %r" % ref)
+
+
+def mode(path):
+    return oct(os.lstat(path).st_mode & 0o7777)
+
+
+def partial_ingest(ref, data, total):
+    """Writes `data` of an ingest of `total` bytes, leaves it open for a
+    resume; returns its directory."""
+    w = Writer()
+    w.send(action=STAT, ref=ref, total=total)
+    w.send(action=WRITE, data=data)
+    w.end()
+    return ingest_dir_of(ref)
+
+
+def finish_ingest(ref, data, offset=0, **kw):
+    """Resumes `ref` (its offset must be `offset`), writes the rest of
+    `data` and commits it; returns the commit response."""
+    w = Writer(**kw)
+    eq(w.send(action=STAT, ref=ref, total=len(data)).offset, offset, "offset of %s on resume" % ref)
+    w.send(action=WRITE, offset=offset, data=data[offset:])
+    r = w.send(action=COMMIT, offset=len(data), total=len(data), expected=digest_of(data))
+    w.end()
+    return r
+
+
+@h.test("Ingest files are 0600 in a 0700 directory; committed blobs 0444")
+def _():
+    idir = partial_ingest("modes", b"abc", 6)
+    eq(mode(idir), oct(0o700), "ingest directory")
+    for f in sorted(os.listdir(idir)):
+        eq(mode(os.path.join(idir, f)), oct(0o600), "ingest file " + f)
+    r = finish_ingest("modes", b"abcdef", offset=3)
+    eq(mode(blob_path(r.digest)), oct(0o444), "committed blob")
+
+
+@h.test("A symlink planted as an ingest's data is not followed: the ingest starts over, the target is untouched")
+def _():
+    outside = os.path.join(d.dir, "outside")
+    with open(outside, "wb") as f:
+        f.write(b"host file, must stay as it is")
+    idir = partial_ingest("planted", b"xyz", 6)
+    os.unlink(os.path.join(idir, "data"))
+    os.symlink(outside, os.path.join(idir, "data"))
+    r = finish_ingest("planted", b"uvwxyz", offset=0)   # not resumed through the symlink
+    eq(r.digest, digest_of(b"uvwxyz"), "committed")
+    with open(outside, "rb") as f:
+        eq(f.read(), b"host file, must stay as it is", "the symlink's target")
+    eq(read_all(digest_of(b"uvwxyz")), b"uvwxyz", "the blob")
+    healthy()
+
+
+@h.test("A FIFO planted as an ingest's ref file blocks neither Status nor a resume")
+def _():
+    fdir = partial_ingest("fifo", b"xy", 3)
+    os.unlink(os.path.join(fdir, "ref"))
+    os.mkfifo(os.path.join(fdir, "ref"))
+    expect_code(CODES.NOT_FOUND, call, "Status", ref="fifo", timeout=5)
+    w = Writer(timeout=5)
+    eq(w.send(action=STAT, ref="fifo", total=3).offset, 0, "a FIFO ref file is not resumed")
+    w.end()
+    call("Abort", ref="fifo")
+    healthy()
+
+
+@h.test("A blob replaced by a symlink is not followed: a commit replaces it, Read refuses it")
+def _():
+    secret = os.path.join(d.dir, "secret")
+    with open(secret, "wb") as f:
+        f.write(b"a host secret " * 100)
+    # a symlink where a blob is about to be committed: the verified bytes replace it
+    data2 = os.urandom(3000)
+    dg2 = digest_of(data2)
+    os.symlink(secret, blob_path(dg2))
+    r, _ = write_blob(data2, "onto-symlink")
+    eq(r.digest, dg2, "committed")
+    check(not os.path.islink(blob_path(dg2)), "the symlink was replaced")
+    eq(read_all(dg2), data2, "the committed blob reads back")
+    # a blob replaced by a symlink afterwards: never read through
+    data = os.urandom(4000)
+    dg = digest_of(data)
+    write_blob(data, "symlinked")
+    p = blob_path(dg)
+    os.unlink(p)
+    os.symlink(secret, p)
+    want = ("blob %s is not a regular file (a symlink?): refusing to read it; commit the content again to replace it"
+            % dg)
+    e = expect_code(CODES.DATA_LOSS, lambda: list(call("Read", digest=dg)))
+    contains(e.details(), want)
+    eq(call("Info", digest=dg).info.size, len(data), "Info answers from the metadata, not from the file")
+    with open(secret, "rb") as f:
+        eq(f.read(), b"a host secret " * 100, "the symlink's target")
+    call("Delete", digest=dg)
+    healthy()
+
+
+@h.test("Ingest refs: long ones resume and report status; over 16 KiB refused; a bad time file is an error")
+def _():
+    ref = "long-" + "r" * 5000
+    w = Writer()
+    w.send(action=STAT, ref=ref, total=10)
+    w.send(action=WRITE, data=b"01234")
+    w.end()
+    eq(call("Status", ref=ref).status.offset, 5, "status of a 5000-byte ref")
+    w = Writer()
+    eq(w.send(action=STAT, ref=ref).offset, 5, "resume of a 5000-byte ref")
+    w.end()
+    call("Abort", ref=ref)
+    w = Writer()
+    e = expect_code(CODES.INVALID_ARGUMENT, w.send, action=STAT, ref="x" * 20000, total=1)
+    contains(e.details(), "bytes long; the content store takes refs of up to 16384 bytes")
+    # a time file not of ours ("+1:2" is no zone offset): an error, nothing read past it
+    with open(os.path.join(partial_ingest("badtime", b"ab", 3), "startedat"), "w") as f:
+        f.write("2020-01-01T00:00:00+1:2")
+    e = expect_code(CODES.INTERNAL, call, "Status", ref="badtime")
+    contains(e.details(), "could not read startedat")
+    call("Abort", ref="badtime")
+    healthy()
+
+
 @h.test("A message over max_recv_message_size (4 MiB) ends the stream; the ingest stays resumable")
 def _():
     lim = h.daemon("limit")

@@ -150,6 +150,57 @@ def _():
         p.stop()
 
 
+@h.test("ctr plugins ls: a world-writable .so, a .so of nobody's and a group-writable plugin directory are refused")
+def _():
+    """As sshd refuses key files others can change: the daemon runs no code
+    another user could have changed. Each refused file is `error` with a
+    message naming it and why; the daemon serves with the rest."""
+    if os.geteuid() != 0:
+        raise Skip("needs root to chown")
+    pdir = os.path.join(h.tmp, "plugins-trust")
+    os.makedirs(pdir)
+    for name, mode in (("good", 0o755), ("init_fails", 0o777), ("init_skips", 0o755)):
+        dst = os.path.join(pdir, os.path.basename(fixture("good", name)))
+        shutil.copy(fixture("good", name), dst)
+        os.chmod(dst, mode)
+    theirs = os.path.join(pdir, os.path.basename(fixture("good", "init_skips")))
+    os.chown(theirs, 65534, 65534)
+    p = h.daemon("trust", plugin_dir=pdir)
+    p.start()
+    t = "io.containerd.testing.v1"
+    try:
+        rows = plugin_rows(p.ctr("plugins", "ls").stdout)
+        eq((rows.get((t, "good")), rows.get((t, "init_fails")), rows.get((t, "init_skips"))),
+           ("ok", "error", "error"), "statuses")
+        eq(rows.get(("io.containerd.grpc.v1", "namespaces")), "ok", "core services still ok")
+        blocks = detail_blocks(p.ctr("plugins", "ls", "-d").stdout)
+        ww = [b for b in blocks if re.search(r"ID:\s+init_fails\b", b)]
+        contains(ww[0], "`io.containerd.testing.v1.init_fails.so` is not loaded: `%s/io.containerd.testing.v1."
+                 "init_fails.so` is writable by others (mode 0777): refusing to trust it (any user could change "
+                 "it); `chmod go-w` it" % pdir)
+        nb = [b for b in blocks if re.search(r"ID:\s+init_skips\b", b)]
+        contains(nb[0], "`io.containerd.testing.v1.init_skips.so` is not loaded: `%s` is owned by uid 65534, not "
+                 "by root: refusing to trust it" % theirs)
+        contains(p.stderr(), "failed to load plugin io.containerd.testing.v1.init_fails")
+        with p.client() as pc:
+            pc.call("namespaces/Create", ns=None, namespace={"name": "fine"})
+    finally:
+        p.stop()
+    os.chmod(pdir, 0o775)
+    p.start()
+    try:
+        rows = plugin_rows(p.ctr("plugins", "ls").stdout)
+        eq(rows.get((t, "good")), "error", "good, in a group-writable directory")
+        blocks = detail_blocks(p.ctr("plugins", "ls", "-d").stdout)
+        g = [b for b in blocks if re.search(r"ID:\s+good\b", b)]
+        contains(g[0], "`io.containerd.testing.v1.good.so` is not loaded: `%s` (on the way to `%s/io.containerd."
+                 "testing.v1.good.so`) is writable by its group (mode 0775): refusing to trust it" % (pdir, pdir))
+        with p.client() as pc:
+            pc.version()
+    finally:
+        p.stop()
+
+
 @h.test("ctr plugins ls -d shows requires and exports of the core plugins")
 def _():
     det = d.ctr("plugins", "ls", "-d").stdout

@@ -8,6 +8,7 @@ Everything runs on both snapshotters."""
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -183,6 +184,105 @@ for snap in ("overlayfs", "native"):
         eq(snapshot_keys(snap, gns), set(), "snapshots left after rm --sync")
         # the other namespace still has everything
         check(IMG.layer_digests[1] in content_digests(ns), "another namespace lost its blob")
+
+@h.test("a GC refuses to collect while an image record does not decode, says why, and loses nothing")
+def _():
+    """An image whose labels are the only reference to another image's
+    config blob and top snapshot (containerd.io/gc.ref.*) gets a record that
+    does not decode (the daemon stopped, its bytes overwritten in the sqlite
+    file): `images rm --sync` of the other image fails with the collector's
+    reason and nothing is collected; once the unreadable image is removed,
+    collections work again."""
+    dg = h.daemon("gcfail")
+    dg.start()
+    ns = "gcref"
+    other = iu.build_image(os.path.join(dg.dir, "img"), name="docker.io/library/other:1", tag="g")
+    dg.ctr("images", "import", "--snapshotter", "native", IMG.path, ns=ns, timeout=120)
+
+    def keys():
+        out = dg.ctr("snapshots", "--snapshotter", "native", "ls", ns=ns).stdout
+        return {ln.split()[0] for ln in out.splitlines()[1:] if ln.strip()}
+
+    def digests():
+        return set(dg.ctr("content", "ls", "-q", ns=ns).stdout.split())
+    keys_img = keys()
+    dg.ctr("images", "import", "--snapshotter", "native", other.path, ns=ns, timeout=120)
+    other_top = keys() - keys_img
+    eq(len(other_top), 1, "snapshots the other image adds")
+    other_top = other_top.pop()
+    with dg.client(ns) as cl:
+        cl.call("images/Create", image={
+            "name": "holder",
+            "target": {"media_type": "application/vnd.oci.image.manifest.v1+json", "digest": IMG.manifest_digest,
+                       "size": 1},
+            "labels": {"containerd.io/gc.ref.content.cfg": other.config_digest,
+                       "containerd.io/gc.ref.snapshot.native": other_top}})
+    dg.stop()
+    db = os.path.join(dg.root, "io.containerd.metadata.v1.sqlite", "meta.db")
+    con = sqlite3.connect(db)
+    n = con.execute("UPDATE images SET record = ? WHERE namespace = ? AND name = 'holder'",
+                    (b"\xff\xff\xff\xff\xff\xff", ns)).rowcount
+    con.commit()
+    con.close()
+    eq(n, 1, "records overwritten")
+    dg.start(wait=False)
+    dg.wait_ready()
+    want = ('garbage collection refused: image "holder" in namespace "gcref" has a record this daemon cannot decode '
+            '(corrupt, or written by another version), so what it references is unknown; nothing was collected')
+    before = digests()
+    for dg_ in [other.config_digest, other.manifest_digest] + other.layer_digests:
+        check(dg_ in before, "%s in the store before rm" % dg_)
+    r = dg.ctr("images", "rm", "--sync", "docker.io/library/other:1", ns=ns, check=False)
+    check(r.returncode != 0, "rm --sync must fail when the collection is refused: %s %s" % (r.stdout, r.stderr))
+    contains(r.stdout + r.stderr, want)
+    contains(dg.stderr(), want.replace('"', '\\"'))
+    eq(digests(), before, "content after a refused collection")
+    check(other_top in keys(), "the snapshot only the unreadable record references is still there")
+    eq(len(keys()), 3, "snapshots after a refused collection")
+    # the way out: remove the unreadable record; the next collection runs
+    dg.ctr("images", "rm", "holder", ns=ns)
+    dg.ctr("images", "rm", "--sync", "docker.io/library/ucdtest:1", ns=ns)
+    eq(digests(), set(), "content once the unreadable record is gone")
+    eq(keys(), set(), "snapshots once the unreadable record is gone")
+    dg.stop()
+
+
+@h.test("a lost metadata database while blobs and snapshots are on disk: the daemon refuses to start, deletes nothing")
+def _():
+    """meta.db deleted (or moved away) with the daemon stopped: a new empty
+    database would reference nothing, and the collection every start runs
+    would remove every blob and snapshot. The daemon refuses to start instead,
+    says why, and leaves no database behind (so the next start refuses
+    too); with the database restored, everything is there."""
+    dl = h.daemon("lostmeta")
+    dl.start()
+    ns = "lost"
+    dl.ctr("images", "import", "--snapshotter", "native", IMG.path, ns=ns, timeout=120)
+    dl.stop()
+    mdir = os.path.join(dl.root, "io.containerd.metadata.v1.sqlite")
+    db = os.path.join(mdir, "meta.db")
+    blobs = os.path.join(dl.root, "io.containerd.content.v1.content", "blobs", "sha256")
+    snaps = os.path.join(dl.root, "io.containerd.snapshotter.v1.native", "snapshots")
+    before = (sorted(os.listdir(blobs)), sorted(os.listdir(snaps)))
+    check(len(before[0]) >= 4 and len(before[1]) == 2, "blobs and snapshots on disk: %r" % (before,))
+    saved = os.path.join(dl.dir, "meta.db.saved")
+    os.rename(db, saved)
+    for attempt in (1, 2):
+        dl.start(wait=False)
+        rc = dl.wait_exit(30)
+        check(rc not in (0, None) and rc > 0, "start %d with meta.db gone: exit %r" % (attempt, rc))
+        contains(dl.stderr(), "is new, but the content store holds %d blobs and the snapshotters 2 snapshots "
+                 "(2 in `native`): the database was lost, and the first garbage collection would delete them all; "
+                 "refusing to start" % len(before[0]))
+        eq((sorted(os.listdir(blobs)), sorted(os.listdir(snaps))), before, "blobs and snapshots after start %d"
+           % attempt)
+        check(not os.path.exists(db), "no meta.db left behind by the refused start")
+    os.rename(saved, db)
+    dl.start()
+    out = dl.ctr("images", "check", "--snapshotter", "native", ns=ns).stdout
+    contains(out, "complete (3/3)")
+    dl.stop()
+
 
 def hostile_archive(name, mutate):
     """An OCI archive of an image of its own (no blob of it is in the store

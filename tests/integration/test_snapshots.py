@@ -7,6 +7,7 @@ requests from many connections, hostile input, restart and crash."""
 import os
 import shlex
 import subprocess
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -809,6 +810,79 @@ def _():
     prepare("w2", "base", sn=sn, ns=ns, client=c2)
     call("Mounts", snapshotter=sn, key="w2", ns=ns, client=c2)
     c2.close()
+
+
+def lost_db(sn):
+    """A snapshotter whose metadata.db is deleted, then truncated, while its
+    snapshots are on disk refuses to start instead of sweeping them all as
+    leftovers: every snapshot directory is still there (nothing in trash/),
+    the log and introspection say why, the daemon serves; with the database
+    restored every snapshot is back."""
+    dl = h.daemon("lostdb-" + sn, plugin_dir=PLUGINS)
+    dl.start()
+    ns = "lostdb"
+    with dl.client() as cl:
+        prepare("w", sn=sn, ns=ns, client=cl)
+        commit("base", "w", sn=sn, ns=ns, client=cl)
+        prepare("w2", "base", sn=sn, ns=ns, client=cl)
+        before = names(listing(sn=sn, ns=ns, client=cl))
+    dl.stop()
+    proot = os.path.join(dl.root, "io.containerd.snapshotter.v1." + sn)
+    db = os.path.join(proot, "metadata.db")
+    dirs = sorted(os.listdir(os.path.join(proot, "snapshots")))
+    eq(len(dirs), 2, "snapshot directories on disk")
+    with open(db, "rb") as f:
+        saved = f.read()
+    lost = "`%s` is %%s but `%s` holds 2 snapshot directories: refusing to start rather than delete them as " \
+        "leftovers; nothing was changed" % (db, os.path.join(proot, "snapshots"))
+
+    def garbage():
+        with open(db, "wb") as f:
+            f.write(b"not a database, " * 300)
+
+    def newer():
+        with open(db, "wb") as f:
+            f.write(saved)
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA user_version = 99")
+        con.commit()
+        con.close()
+    for how, damage, want in (
+            ("missing", lambda: os.unlink(db), lost % "missing"),
+            ("empty", lambda: open(db, "wb").close(), lost % "empty"),
+            ("garbage", garbage, "`%s` is not an sqlite database or is corrupt (file is not a database): refusing to "
+             "use it; nothing was changed" % db),
+            ("newer", newer, "`%s` has schema version 99; this plugin knows up to 1" % db)):
+        damage()
+        dl.start()
+        eq(sorted(os.listdir(os.path.join(proot, "snapshots"))), dirs, "snapshot directories after a start with "
+           "metadata.db " + how)
+        eq(os.listdir(os.path.join(proot, "trash")), [], "trash after a start with metadata.db " + how)
+        contains(dl.stderr(), "failed to load plugin io.containerd.snapshotter.v1." + sn)
+        contains(dl.stderr(), want.split("`")[-1][:40])
+        with dl.client() as cl:
+            r = cl.call("introspection/Plugins", ns=None, filters=['id==' + sn])
+            eq(len(r.plugins), 1, "plugins named " + sn)
+            contains(r.plugins[0].init_err.message, want)
+            expect_err(CODES.INVALID_ARGUMENT, "snapshotter not loaded: %s: invalid argument" % sn, prepare, "new",
+                       sn=sn, ns=ns, client=cl)
+            prepare("still-serving", sn=SN, ns=ns, client=cl)   # the daemon and other snapshotters serve
+            remove("still-serving", sn=SN, ns=ns, client=cl)
+        dl.stop()
+        if how == "missing":
+            check(not os.path.exists(db), "the refused start created no metadata.db")
+    with open(db, "wb") as f:
+        f.write(saved)
+    dl.start()
+    with dl.client() as cl:
+        eq(names(listing(sn=sn, ns=ns, client=cl)), before, "snapshots with metadata.db restored")
+        call("Mounts", snapshotter=sn, key="w2", ns=ns, client=cl)
+    dl.stop()
+
+
+for _sn in REAL:
+    h.run("a missing, empty, garbage or newer metadata.db of %s: nothing swept, the plugin refuses and says why" % _sn, lost_db,
+          _sn)
 
 
 @h.test("crash: SIGKILL during concurrent prepares leaves no row without a backend snapshot")

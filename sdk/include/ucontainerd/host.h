@@ -136,6 +136,28 @@ struct ucd_host {
 	                    const char *variant, struct ucd_error **err);
 
 	/* ---- ABI 1.0 ends here; append only ---- */
+
+	/* ---- ABI 1.2 ---- */
+
+	/* any thread (ABI 1.2). Makes sure `path` is a directory the daemon may
+	 * trust, the way the daemon treats its own root and state (the
+	 * operator's rules are in docs/config.md, "Directories the daemon
+	 * trusts"): missing directories are created with exactly `mode`; every
+	 * directory and symlink on the way from / must be owned by root (or
+	 * the daemon's user), and a directory on the way must not be writable
+	 * by group or others unless sticky; an existing `path` must be owned by
+	 * root (or the daemon's user) and has its mode narrowed to at most
+	 * `mode` (bits taken away, never added). Use it for every directory a
+	 * plugin keeps data in (its root, its state, their subdirectories), so
+	 * that no plugin trusts a directory another user made or can change.
+	 * `host` is the table the plugin was given. *created (may be NULL)
+	 * gets the topmost directory it made (host->alloc'ed; NULL when it
+	 * made none), so that a skipping init
+	 * can remove exactly that. Fails with UCD_FAILED_PRECONDITION and a
+	 * message naming the offending path and the fix when the path cannot
+	 * be trusted, or with the errno's class when it cannot be made. */
+	int (*dir_ensure)(const struct ucd_host *host, const char *path, uint32_t mode, char **created,
+	                  struct ucd_error **err);
 };
 
 /* True when the daemon's table has member `m` (see the top of this file). */

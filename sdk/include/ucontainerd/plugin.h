@@ -91,7 +91,7 @@ extern "C" {
  * new config types, new host functions; a plugin built for 1.N runs on any
  * daemon providing 1.M with M >= N. See sdk/ABI.md. */
 #define UCD_ABI_MAJOR 1
-#define UCD_ABI_MINOR 1
+#define UCD_ABI_MINOR 2
 /* The one exported symbol. Its name carries the ABI major, so that a future
  * major version can be told apart even before the descriptor is read. */
 #define UCD_PLUGIN_ENTRY "ucd_plugin_entry_v1"

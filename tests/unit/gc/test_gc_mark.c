@@ -292,6 +292,34 @@ int main(void)
 	CHECK(md_image_delete(db, "a", "img2", &e) == 0);
 	CHECK(md_gc_collect(db, &st, &e) == 0 && st.content == 1 && !has_content("a", 4) && has_content("a", 1));
 
+	/* A record that does not decode may hold gc.ref labels: the collection
+	 * is refused as a whole (nothing deleted in any namespace) with a
+	 * message that names it, until it is removed. */
+	image("a", "img3", 1, "containerd.io/gc.ref.content.extra", dg(12));
+	content("a", 12);
+	content("b", 13);   /* unreferenced, in another namespace */
+	sql("UPDATE images SET record = x'ffffffffffff' WHERE namespace = 'a' AND name = 'img3'");
+	e = NULL;
+	CHECK(md_gc_collect(db, &st, &e) == -UCD_DATA_LOSS);
+	CHECK(e != NULL && strstr(e->msg, "garbage collection refused: image \"img3\" in namespace \"a\" has a record "
+					 "this daemon cannot decode") != NULL);
+	if (e)
+		printf("# %s\n", e->msg);
+	error_free(e);
+	e = NULL;
+	CHECK(has_content("a", 12) && has_content("b", 13) && st.content == 0);
+	container("b", "c2", "", "", "containerd.io/gc.ref.content.x", dg(13));
+	sql("UPDATE containers SET record = x'ff' WHERE namespace = 'b' AND id = 'c2'");
+	CHECK(md_image_delete(db, "a", "img3", &e) == 0);
+	CHECK(md_gc_collect(db, &st, &e) == -UCD_DATA_LOSS);
+	CHECK(e != NULL && strstr(e->msg, "container \"c2\" in namespace \"b\"") != NULL &&
+	      strstr(e->msg, "ctr -n b containers rm c2") != NULL);
+	error_free(e);
+	e = NULL;
+	CHECK(has_content("a", 12) && has_content("b", 13));
+	sql("DELETE FROM containers WHERE namespace = 'b' AND id = 'c2'");
+	CHECK(md_gc_collect(db, &st, &e) == 0 && !has_content("a", 12) && !has_content("b", 13));
+
 	md_close(db);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

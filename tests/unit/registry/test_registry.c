@@ -990,6 +990,85 @@ static void test_product_plugins(void)
 #endif
 }
 
+/* Copies fixture `name` of set `set` to dir/name with `mode`. */
+static void copy_fixture(const char *set, const char *name, const char *dir, mode_t mode)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, "cp '%s/%s' '%s/%s' && chmod %o '%s/%s'", fixture_dir(set), name, dir, name,
+	         (unsigned)mode, dir, name);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "setup failed: %s\n", cmd);
+		exit(2);
+	}
+}
+
+/* Plugin files and directories anyone but root may change are refused, as
+ * sshd refuses such key files, with a message naming the file and why; the
+ * rest loads. */
+static void test_file_trust(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "    (skipped: needs root to chown)\n");
+		return;
+	}
+	char dir[512], gdir[600], msg[2048];
+	snprintf(dir, sizeof dir, "%s/plugins", tmpdir);
+	mkdir(dir, 0755);
+	chmod(dir, 0755);
+	copy_fixture("good", "io.containerd.testing.v1.good.so", dir, 0755);
+	copy_fixture("good", "io.containerd.testing.v1.init_fails.so", dir, 0757);          /* world-writable */
+	copy_fixture("good", "io.containerd.testing.v1.init_skips.so", dir, 0775);          /* group-writable */
+	copy_fixture("good", "io.containerd.consumer.v1.requires_good.so", dir, 0755);
+	char nobody[700];
+	snprintf(nobody, sizeof nobody, "%s/io.containerd.consumer.v1.requires_good.so", dir);
+	CHECK(chown(nobody, 65534, 65534) == 0);
+	struct registry *reg = load(&(struct setup){.dir = dir});
+	CHECK_STATUS(reg, "io.containerd.testing.v1.good", REGISTRY_OK, NULL);
+	snprintf(msg, sizeof msg,
+	         "`io.containerd.testing.v1.init_fails.so` is not loaded: `%s/io.containerd.testing.v1.init_fails.so` "
+	         "is writable by others (mode 0757): refusing to trust it (any user could change it); `chmod go-w` it",
+	         dir);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.init_fails", REGISTRY_ERROR, msg);
+	snprintf(msg, sizeof msg,
+	         "`io.containerd.testing.v1.init_skips.so` is not loaded: `%s/io.containerd.testing.v1.init_skips.so` "
+	         "is writable by its group (mode 0775): refusing to trust it (a member of its group could change it); "
+	         "`chmod go-w` it",
+	         dir);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.init_skips", REGISTRY_ERROR, msg);
+	snprintf(msg, sizeof msg,
+	         "`io.containerd.consumer.v1.requires_good.so` is not loaded: `%s` is owned by uid 65534, not by root: "
+	         "refusing to trust it (another user could change what is in it); chown it to root if it is the "
+	         "daemon's, after checking its content",
+	         nobody);
+	CHECK_STATUS(reg, "io.containerd.consumer.v1.requires_good", REGISTRY_ERROR, msg);
+	const struct registry_plugin *p = must_find(reg, "io.containerd.testing.v1.init_fails");
+	CHECK(registry_plugin_code(p) == UCD_FAILED_PRECONDITION);
+	close_registry(reg);
+
+	/* a group-writable plugin directory: every file in it is refused, naming it */
+	snprintf(gdir, sizeof gdir, "%s/gplugins", tmpdir);
+	mkdir(gdir, 0755);
+	copy_fixture("good", "io.containerd.testing.v1.good.so", gdir, 0755);
+	CHECK(chmod(gdir, 0775) == 0);
+	reg = load(&(struct setup){.dir = gdir});
+	snprintf(msg, sizeof msg,
+	         "`io.containerd.testing.v1.good.so` is not loaded: `%s` (on the way to "
+	         "`%s/io.containerd.testing.v1.good.so`) is writable by its group (mode 0775): refusing to trust it (a "
+	         "member of its group could replace what is in it); `chmod go-w` it",
+	         gdir, gdir);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.good", REGISTRY_ERROR, msg);
+	close_registry(reg);
+
+	/* a symlink to a trusted file is followed (packagers link plugins) */
+	char link[700], target[1200];
+	snprintf(link, sizeof link, "%s/io.containerd.testing.v1.good.so", dir);
+	snprintf(target, sizeof target, "%s/io.containerd.testing.v1.good.so", fixture_dir("good"));
+	CHECK(unlink(link) == 0 && symlink(target, link) == 0);
+	reg = load(&(struct setup){.dir = dir});
+	CHECK_STATUS(reg, "io.containerd.testing.v1.good", REGISTRY_OK, NULL);
+	close_registry(reg);
+}
+
 /* ---- runner ---- */
 
 struct test {
@@ -1015,6 +1094,7 @@ static const struct test tests[] = {
 	{"no_dir", test_no_dir},
 	{"config_default", test_config_default},
 	{"product_plugins", test_product_plugins},
+	{"file_trust", test_file_trust},
 };
 
 static bool selected(const char *name, int argc, char **argv)
