@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/unixsock.h"
 
 struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts *opts, struct ucd_error **err)
 {
@@ -116,23 +117,21 @@ int rpc_server_start(struct rpc_server *s, struct ucd_error **err)
 {
 	if (check_existing_socket(s->address, err) < 0)
 		return -(*err)->code;
+	/* The socket appears at its path listening, with its mode and owner
+	 * (util/unixsock.h says why not umask or chmod after bind). */
+	int fd = unixsock_listen(s->address, s->mode, s->uid, s->gid, RPC_LISTEN_BACKLOG, err);
+	if (fd < 0)
+		return -(*err)->code;
 	uv_pipe_init(s->loop, &s->listener, 0);
 	s->listener.data = s;
-	/* Created with no access for others, then opened up to the configured
-	 * mode: no window in which the socket has looser permissions. */
-	mode_t old = umask(0177);
-	int r = uv_pipe_bind(&s->listener, s->address);
-	umask(old);
-	if (r == 0 && chmod(s->address, s->mode) < 0)
-		r = -errno;
-	if (r == 0 && (s->uid >= 0 || s->gid >= 0) && chown(s->address, (uid_t)s->uid, (gid_t)s->gid) < 0)
-		r = -errno;
-	if (r == 0)
+	int r = uv_pipe_open(&s->listener, fd);
+	if (r < 0)
+		close(fd);   /* not adopted by the handle */
+	else
 		r = uv_listen((uv_stream_t *)&s->listener, RPC_LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
-		s->pending_closes++;
 		uv_close((uv_handle_t *)&s->listener, NULL);
-		s->pending_closes--;
+		unlink(s->address);
 		return error_set(err, UCD_INTERNAL, -r, "listen on `%s`: %s", s->address, uv_strerror(r));
 	}
 	s->listening = true;

@@ -3,8 +3,12 @@
 client: containers, images, namespaces, leases, events, introspection,
 health; exact status codes; deadlines; persistence across a restart; message
 size limits; many concurrent connections."""
+import ctypes
+import json
 import os
 import sqlite3
+import struct
+import subprocess
 import sys
 import threading
 import time
@@ -1120,6 +1124,90 @@ def _():
         except grpc.RpcError as e:
             eq(e.code(), CODES.ALREADY_EXISTS, "Prepare after the collection")
     g.stop()
+
+
+# --- the sockets at start-up -------------------------------------------------------------------------------
+
+IN_ATTRIB, IN_MOVED_TO, IN_CREATE = 0x4, 0x80, 0x100
+POLLER = r"""
+import json, os, sys, time
+paths, stop = sys.argv[1:-1], sys.argv[-1]
+seen = {p: [] for p in paths}
+end = time.monotonic() + 60
+while not os.path.exists(stop) and time.monotonic() < end:
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        v = [st.st_mode, st.st_uid, st.st_gid]
+        if v not in seen[p]:
+            seen[p].append(v)
+print(json.dumps(seen))
+"""
+
+
+def inotify_events(fd):
+    """(name, mask) of every event queued on a non-blocking inotify fd."""
+    out = []
+    while True:
+        try:
+            buf = os.read(fd, 65536)
+        except BlockingIOError:
+            return out
+        i = 0
+        while i + 16 <= len(buf):
+            _, mask, _, n = struct.unpack("iIII", buf[i:i + 16])
+            out.append((buf[i + 16:i + 16 + n].rstrip(b"\0").decode(), mask))
+            i += 16 + n
+
+
+@h.test("the gRPC and ttrpc sockets appear with their final mode and owner (renamed into place), seen as nobody")
+def _():
+    if os.geteuid() != 0:
+        raise Skip("needs root to chown the sockets")
+    g = h.daemon("sockets")
+    # nobody must reach the socket's directory, or polling as nobody proves nothing
+    os.chmod(h.tmp, 0o711)
+    os.chmod(g.dir, 0o711)
+    ttrpc = g.sock + ".ttrpc"
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    check(fd >= 0, "inotify_init1: errno %d" % ctypes.get_errno())
+    try:
+        check(libc.inotify_add_watch(fd, g.dir.encode(), IN_ATTRIB | IN_MOVED_TO | IN_CREATE) >= 0, "inotify watch")
+        stop = os.path.join(g.dir, "stop-polling")
+        poller = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                                   "-c", POLLER, g.sock, ttrpc, stop], stdout=subprocess.PIPE)
+        try:
+            g.start(extra="[grpc]\n  gid = 65534\n[ttrpc]\n  gid = 65534\n")
+            wait_until(lambda: os.path.exists(ttrpc), what="the ttrpc socket")
+        finally:
+            open(stop, "w").close()
+            out, _ = poller.communicate(timeout=30)
+        events = inotify_events(fd)
+    finally:
+        os.close(fd)
+    seen = json.loads(out)
+    for path in (g.sock, ttrpc):
+        name = os.path.basename(path)
+        masks = [m for n, m in events if n == name]
+        eq(masks, [IN_MOVED_TO], "inotify events of %s (IN_CREATE 0x100 = bound at its path, IN_ATTRIB 0x4 = "
+                                 "chmod/chown after it appeared)" % name)
+        eq(seen[path], [[0o140660, 0, 65534]], "what nobody saw of %s" % name)
+    g.stop()
+
+
+@h.test("nothing in the daemon's process calls umask (process-wide: a pool thread's files would race it)")
+def _():
+    built = os.path.join(h.build_dir, "lib", "ucontainerd")
+    objs = [h.daemon_bin] + [os.path.join(dp, f) for dp, _, fs in os.walk(built) for f in fs if f.endswith(".so")]
+    check(len(objs) > 2, "no plugins found under %s" % built)
+    for o in objs:
+        r = subprocess.run(["nm", "-D", "--undefined-only", o], capture_output=True, text=True)
+        eq(r.returncode, 0, "nm %s: %s" % (o, r.stderr))
+        check(not any(ln.split()[-1].startswith("umask@") for ln in r.stdout.splitlines() if ln.strip()),
+              "%s imports umask" % o)
 
 
 h.finish()
