@@ -71,7 +71,23 @@ struct rpc_server_opts {
 	unsigned mode;             /* socket mode, e.g. 0660 */
 	size_t max_recv_message_size;  /* containerd's default: 16 MiB */
 	size_t max_send_message_size;
+	/* The receive budget: request bytes buffered across all connections
+	 * and on one connection (0: the defaults below). A message is charged
+	 * whole when its length prefix arrives; one that does not fit ends its
+	 * call with RESOURCE_EXHAUSTED. Each is raised to hold one message of
+	 * max_recv_message_size. Every connection may also use
+	 * RPC_CONN_GUARANTEED (64 KiB) beyond the total. docs/grpc.md. */
+	size_t max_recv_buffer, max_conn_recv_buffer;
+	/* Connections at once; one more gets GOAWAY and is closed. 0: no cap.
+	 * Lowered to half the RLIMIT_NOFILE soft limit. */
+	size_t max_connections;
+	/* A connection without open streams that sends nothing this long gets
+	 * GOAWAY (NO_ERROR) and is closed. 0: never. */
+	uint64_t idle_timeout_ms;
 };
+
+#define RPC_DEFAULT_MAX_RECV_BUFFER ((size_t)256 << 20)
+#define RPC_DEFAULT_MAX_CONN_RECV_BUFFER ((size_t)64 << 20)
 
 /* Binds and listens. A stale socket (a file nobody accepts on) is replaced; a
  * socket another live server accepts on makes this fail with a message
@@ -88,6 +104,8 @@ void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg);
 void rpc_server_free(struct rpc_server *s);
 /* Connections and calls currently open, for tests and introspection. */
 size_t rpc_server_connections(const struct rpc_server *s);
+/* Request bytes buffered now (the receive budget's use), for tests. */
+size_t rpc_server_buffered(const struct rpc_server *s);
 /* `fn` runs on the loop at the start of every call (the daemon's idle
  * detection); NULL to stop. */
 void rpc_server_on_call(struct rpc_server *s, void (*fn)(void *arg), void *arg);

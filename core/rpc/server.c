@@ -1,17 +1,23 @@
 /* The listening socket, the method table and the server's lifetime. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rpc/frame.h"
 #include "rpc/internal.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/unixsock.h"
+
+static void set_limits(struct rpc_server *s, const struct rpc_server_opts *o);
 
 struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts *opts, struct ucd_error **err)
 {
@@ -29,10 +35,65 @@ struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts 
 	s->uid = opts->uid;
 	s->gid = opts->gid;
 	s->mode = opts->mode ? opts->mode : 0660;
+	set_limits(s, opts);
 	list_init(&s->conns);
 	conn_setup_callbacks(s);
 	return s;
 }
+
+/* The receive budget and the connection cap, made consistent: a message of
+ * max_recv_message_size must fit a connection's share and the total, and
+ * connections must leave file descriptors for everything else. */
+static void set_limits(struct rpc_server *s, const struct rpc_server_opts *o)
+{
+	size_t one = s->max_recv + GRPC_FRAME_HEADER + RPC_MAX_HEADER_BYTES;   /* one message and its headers */
+	s->max_conn_buffered = o->max_conn_recv_buffer ? o->max_conn_recv_buffer : RPC_DEFAULT_MAX_CONN_RECV_BUFFER;
+	s->max_buffered = o->max_recv_buffer ? o->max_recv_buffer : RPC_DEFAULT_MAX_RECV_BUFFER;
+	if (s->max_conn_buffered < one) {
+		if (o->max_conn_recv_buffer)
+			log_warn("grpc: max_conn_recv_buffer_size %zu is less than one message of max_recv_message_size "
+				 "(%zu) with its headers: raised to %zu", s->max_conn_buffered, s->max_recv, one);
+		s->max_conn_buffered = one;
+	}
+	if (s->max_buffered < s->max_conn_buffered) {
+		if (o->max_recv_buffer)
+			log_warn("grpc: max_recv_buffer_size %zu is less than max_conn_recv_buffer_size: raised to %zu",
+				 s->max_buffered, s->max_conn_buffered);
+		s->max_buffered = s->max_conn_buffered;
+	}
+	s->max_conns = o->max_connections;
+	struct rlimit rl;
+	if (s->max_conns > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    s->max_conns > rl.rlim_cur / 2) {
+		log_warn("grpc: max_connections %zu lowered to %zu, half the open files limit (RLIMIT_NOFILE %llu): "
+			 "shims, content and snapshots need the rest", s->max_conns, (size_t)(rl.rlim_cur / 2),
+			 (unsigned long long)rl.rlim_cur);
+		s->max_conns = rl.rlim_cur / 2 > 0 ? rl.rlim_cur / 2 : 1;
+	}
+	s->idle_ms = o->idle_timeout_ms;
+}
+
+void server_log_refusal(struct rpc_server *s, struct rpc_refusals *r, const char *fmt, ...)
+{
+	uint64_t now = uv_now(s->loop);
+	r->since++;
+	if (r->last_log != 0 && now - r->last_log < RPC_REFUSAL_LOG_MS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	autofree char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	if (r->since > 1)
+		log_warn("%s (%zu refusals of this kind since the last such line)", msg, r->since);
+	else
+		log_warn("%s", msg);
+	r->last_log = now ? now : 1;
+	r->since = 0;
+}
+
+size_t rpc_server_buffered(const struct rpc_server *s) { return s->buffered; }
 
 static int cmp_method(const void *a, const void *b)
 {

@@ -152,6 +152,9 @@ class Conn:
         self.closed = False
         self.server_settings = {}
         self.next_id = 1
+        # flow control of what we send (send_flow): the connection's window and each stream's
+        self.conn_window = 65535
+        self.stream_window = {}
         self._hblock = None        # (stream, flags, fragments) while CONTINUATION frames are due
 
     # --- sending ---------------------------------------------------------
@@ -210,6 +213,65 @@ class Conn:
         self.send(self.headers_frame(sid, self.grpc_request_headers(path, ns, extra)) +
                   frame(DATA, END_STREAM if end_stream else 0, sid, payload))
         return sid
+
+    def send_flow(self, sid, data, end_stream=False, timeout=10.0, max_frame=16384):
+        """DATA frames within the server's flow-control windows (waiting for its
+        WINDOW_UPDATEs as a real client does). Stops early, returning the bytes
+        not sent, when the stream ends (refused, answered) or the connection
+        closes."""
+        if sid not in self.stream_window:
+            self.stream_window[sid] = self.server_settings.get(INITIAL_WINDOW_SIZE, 65535)
+        st = self._stream(sid)
+        while data or end_stream:
+            if st.ended or self.closed or self.goaway is not None and sid > self.goaway[0]:
+                return len(data)
+            n = min(len(data), self.conn_window, self.stream_window[sid], max_frame)
+            if n == 0 and data:
+                try:
+                    ok = self.pump(lambda: st.ended or min(self.conn_window, self.stream_window[sid]) > 0, timeout)
+                except ConnectionClosed:
+                    return len(data)
+                if not ok:
+                    raise TimeoutError("stream %d: no flow-control window for %.0f s" % (sid, timeout))
+                continue
+            last = n == len(data) and end_stream
+            if not self.try_send(frame(DATA, END_STREAM if last else 0, sid, data[:n])):
+                self.closed = True
+                return len(data)
+            self.conn_window -= n
+            self.stream_window[sid] -= n
+            data = data[n:]
+            if last or not data and not end_stream:
+                break
+            try:
+                self.drain()
+            except ConnectionClosed:
+                return len(data)
+        return 0
+
+    def drain(self):
+        """Handles what the server has sent so far (SETTINGS, PING, WINDOW_UPDATE,
+        answers) without waiting for more; raises ConnectionClosed at its end."""
+        self.s.setblocking(False)
+        try:
+            while True:
+                b = self.s.recv(1 << 16)
+                if not b:
+                    self.closed = True
+                    raise ConnectionClosed()
+                self.inbuf += b
+        except (BlockingIOError, InterruptedError):
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            self.closed = True
+            raise ConnectionClosed()
+        finally:
+            self.s.settimeout(self.timeout)
+        while True:
+            f = self._next_frame()
+            if f is None:
+                break
+            self._handle(f)
 
     # --- receiving -------------------------------------------------------
     def _recv_some(self, deadline):
@@ -307,6 +369,12 @@ class Conn:
         elif ftype == GOAWAY:
             last, code = struct.unpack(">II", payload[:8])
             self.goaway = (last & 0x7FFFFFFF, code, payload[8:])
+        elif ftype == WINDOW_UPDATE:
+            inc = struct.unpack(">I", payload[:4])[0] & 0x7FFFFFFF
+            if sid == 0:
+                self.conn_window += inc
+            elif sid in self.stream_window:
+                self.stream_window[sid] += inc
 
     def pump(self, until, timeout=None):
         """Reads and handles frames until until() is true (returns True), the

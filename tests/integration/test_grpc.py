@@ -17,7 +17,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import grpc  # noqa: E402
 
+import rawh2  # noqa: E402
+import slowgc_util  # noqa: E402
 from events_util import Subscription  # noqa: E402
+from slowgc_util import SNAP_SVC, SlowCollection  # noqa: E402
 from harness import CODES, Failure, Harness, Skip, check, contains, eq, expect_code, wait_until  # noqa: E402
 
 h = Harness("grpc")
@@ -1021,60 +1024,13 @@ def _():
 # slow with the fake snapshotter (tests/fixtures/plugins/fake_snapshotter.c), whose removal of a key containing
 # "@slow" sleeps 300 ms: the collector removes every unreferenced snapshot, one after the other.
 
-FAKE_SO = os.path.join(h.build_dir, "tests", "fixture-plugins", "snapfake", "io.containerd.snapshotter.v1.fake.so")
 DIFF_SVC = "/containerd.services.diff.v1.Diff/"
-SNAP_SVC = "/containerd.services.snapshots.v1.Snapshots/"
+VERSION_PATH = "/containerd.services.version.v1.Version/Version"
 CONTENT_SVC = "/containerd.services.content.v1.Content/"
 
 
 def slow_gc_daemon():
-    """A daemon with the build's plugins and the fake snapshotter."""
-    if not os.path.exists(FAKE_SO):
-        raise Skip("%s not built (target fixture_snapfake_fake_snapshotter)" % FAKE_SO)
-    plugins = os.path.join(h.tmp, "plugins-slowgc")
-    if not os.path.isdir(plugins):
-        os.mkdir(plugins)
-        built = os.path.join(h.build_dir, "lib", "ucontainerd", "plugins")
-        for f in sorted(os.listdir(built)):
-            os.symlink(os.path.join(built, f), os.path.join(plugins, f))
-        os.symlink(FAKE_SO, os.path.join(plugins, os.path.basename(FAKE_SO)))
-    g = h.daemon("slowgc", plugin_dir=plugins)
-    g.start()
-    return g
-
-
-class SlowCollection:
-    """Starts a collection that lasts about n x 0.3 s: n unreferenced "@slow" snapshots on the fake snapshotter,
-    then a lease deleted with sync, whose answer waits for the collection. wait() returns how long it took."""
-
-    def __init__(self, g, n=10):
-        self.g = g
-        with g.client() as gc_:
-            ts = [threading.Thread(target=gc_.call, args=(SNAP_SVC + "Prepare",),
-                                   kwargs=dict(ns="slowgc", snapshotter="fake", key="victim-%d@slow" % i, timeout=30))
-                  for i in range(n)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            gc_.call("leases/Create", ns="slowgc", id="trigger")
-        self.err = []
-        self.t0 = time.monotonic()
-        self.t = threading.Thread(target=self._delete)
-        self.t.start()
-        time.sleep(0.3)   # the collection's metadata half runs at once; its backend half takes n x 0.3 s
-
-    def _delete(self):
-        try:
-            with self.g.client() as gc_:
-                gc_.call("leases/Delete", ns="slowgc", id="trigger", sync=True, timeout=60)
-        except Exception as e:   # noqa: BLE001 -- reported by wait()
-            self.err.append(e)
-
-    def wait(self):
-        self.t.join(60)
-        check(not self.err, "the lease delete: %r" % self.err[:1])
-        return time.monotonic() - self.t0
+    return slowgc_util.slow_gc_daemon(h)
 
 
 @h.test("Diff.Diff whose deadline passes while it waits behind a collection: no use of the freed call")
@@ -1101,6 +1057,44 @@ def _():
         r = gc_.call(DIFF_SVC + "Diff", ns="slowgc", left=[bind(left)], right=[bind(right)], timeout=30).diff
         check(r.digest.startswith("sha256:"), "a Diff after the collection: %r" % r)
     g.stop()   # fails on a sanitizer report in its stderr
+
+
+@h.test("rapid reset: calls reset while their work waits keep their slot; with 256 of them a connection's next "
+        "stream is REFUSED_STREAM until the work is over")
+def _():
+    g = slow_gc_daemon()
+    left, right = (os.path.join(g.dir, x) for x in ("left", "right"))
+    for x in (left, right):
+        os.mkdir(x)
+    bind = [{"type": "bind", "source": left, "options": ["rbind", "ro"]}]
+    body = P.new("containerd.services.diff.v1.DiffRequest", left=bind, right=bind).SerializeToString()
+    sc = SlowCollection(g)
+    x = rawh2.Conn(g.sock)
+    try:
+        x.handshake()
+        x.pump(lambda: rawh2.MAX_CONCURRENT_STREAMS in x.server_settings, timeout=5)
+        out = b""
+        for _ in range(256):   # each Diff waits for the collection, its client gone at once
+            sid = x.new_stream_id()
+            out += x.headers_frame(sid, rawh2.Conn.grpc_request_headers(DIFF_SVC + "Diff", ns="slowgc")) + \
+                rawh2.frame(rawh2.DATA, rawh2.END_STREAM, sid, rawh2.grpc_message(body)) + rawh2.rst_stream(sid)
+        x.send(out)
+        x.pump(lambda: False, timeout=0.5)
+        st = x.wait_stream(x.call(VERSION_PATH, b""), timeout=5)
+        check(sc.running(), "the collection was over before the check")
+        eq(st.rst, rawh2.REFUSED_STREAM, "the 257th live call of the connection (%r)" % st)
+        with g.client() as other:   # other connections are not affected
+            other.version(timeout=5)
+        sc.wait()
+
+        def served():
+            st = x.wait_stream(x.call(VERSION_PATH, b""), timeout=5)
+            return st.rst is None and len(st.messages()) == 1
+        wait_until(served, timeout=20, what="the connection's calls once the reset ones' work ended")
+    finally:
+        x.close()
+    contains(g.stderr(), "refusing a stream", "the daemon's log")
+    g.stop()
 
 
 @h.test("Snapshots.Prepare and Content.Write's COMMIT cancelled while they wait behind a collection")
