@@ -61,6 +61,8 @@ static void defaults(struct config *cfg)
 	cfg->grpc.max_send_message_size = 16 << 20;
 	cfg->grpc.max_recv_buffer_size = INT64_C(256) << 20;   /* RPC_DEFAULT_MAX_RECV_BUFFER */
 	cfg->grpc.max_conn_recv_buffer_size = INT64_C(64) << 20;
+	cfg->grpc.max_send_buffer_size = INT64_C(256) << 20;    /* RPC_DEFAULT_MAX_SEND_BUFFER */
+	cfg->grpc.max_conn_send_buffer_size = INT64_C(64) << 20;
 	cfg->grpc.max_connections = 1024;
 	cfg->grpc.idle_timeout_ns = INT64_C(30) * 60 * 1000000000;
 	cfg->ttrpc.address = xstrdup("");
@@ -175,6 +177,12 @@ static int read_listener(struct reader *r, const struct toml_value *t, struct co
 		else if (grpc && strcmp(k, "max_conn_recv_buffer_size") == 0 &&
 			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
 			l->max_conn_recv_buffer_size = n;
+		else if (grpc && strcmp(k, "max_send_buffer_size") == 0 &&
+			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
+			l->max_send_buffer_size = n;
+		else if (grpc && strcmp(k, "max_conn_send_buffer_size") == 0 &&
+			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
+			l->max_conn_send_buffer_size = n;
 		else if (grpc && strcmp(k, "max_connections") == 0 && (rc = read_int(r, v, k, 0, INT32_MAX, &n)) == 0)
 			l->max_connections = n;
 		else if (grpc && strcmp(k, "idle_timeout") == 0)

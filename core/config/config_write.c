@@ -176,6 +176,9 @@ static void write_listener(FILE *out, const char *name, const struct config_list
 			"  # fit is RESOURCE_EXHAUSTED (docs/grpc.md).\n");
 		fprintf(out, "  max_recv_buffer_size = %" PRId64 "\n", l->max_recv_buffer_size);
 		fprintf(out, "  max_conn_recv_buffer_size = %" PRId64 "\n", l->max_conn_recv_buffer_size);
+		COMMENT("  # Response bytes queued for clients that have not taken them, likewise.\n");
+		fprintf(out, "  max_send_buffer_size = %" PRId64 "\n", l->max_send_buffer_size);
+		fprintf(out, "  max_conn_send_buffer_size = %" PRId64 "\n", l->max_conn_send_buffer_size);
 		COMMENT("  # Connections at once (0: no cap); one more gets GOAWAY and is closed.\n");
 		fprintf(out, "  max_connections = %" PRId64 "\n", l->max_connections);
 		COMMENT("  # A connection with no call open that sends nothing this long gets GOAWAY (\"0\": never).\n");

@@ -194,21 +194,51 @@ static void resume(struct rpc_call *call)
 	}
 }
 
+/* The send budget: responses queued in calls are counted on their
+ * connection and on the server until nghttp2 takes them (as the client's
+ * flow-control window allows), so that clients that do not read cannot make
+ * the daemon queue without bound. */
+static void out_count(struct rpc_call *call, size_t added, size_t taken)
+{
+	struct rpc_conn *c = call->conn;
+	c->out_buffered = c->out_buffered + added - taken;
+	c->srv->out_buffered = c->srv->out_buffered + added - taken;
+	if (taken > 0)
+		server_wake_soon(c->srv);
+}
+
 void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	if (call_is_done(call))
 		return;
 	size_t size = protobuf_c_message_get_packed_size(msg);
-	size_t max = call->conn->srv->max_send;
-	if (size > max || size > UINT32_MAX) {
+	struct rpc_server *s = call->conn->srv;
+	if (size > s->max_send || size > UINT32_MAX) {
 		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
-				"grpc: trying to send message larger than max (%zu vs. %zu)", size, max);
+				"grpc: trying to send message larger than max (%zu vs. %zu)", size, s->max_send);
 		return;
 	}
-	uint8_t *p = buf_reserve(&call->out, GRPC_FRAME_HEADER + size);
+	size_t n = GRPC_FRAME_HEADER + size;
+	size_t reserved = n < call->out_reserved ? n : call->out_reserved;   /* counted already */
+	if (!server_out_fits(s, call->conn, n - reserved)) {
+		struct rpc_conn *c = call->conn;
+		server_log_refusal(s, &s->refused_output,
+				   "grpc: failing a call whose response of %zu bytes does not fit the send budget (%zu of "
+				   "%zu bytes of responses wait for their clients, %zu of %zu on its connection; [grpc] "
+				   "max_send_buffer_size, max_conn_send_buffer_size)", n, s->out_buffered, s->max_out,
+				   c->out_buffered, s->max_conn_out);
+		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
+				"grpc: no room to queue a response of %zu bytes: %zu of at most %zu bytes of responses "
+				"wait for their clients, %zu of at most %zu on this connection", n, s->out_buffered,
+				s->max_out, c->out_buffered, s->max_conn_out);
+		return;
+	}
+	uint8_t *p = buf_reserve(&call->out, n);
 	frame_header(p, (uint32_t)size);
 	protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
-	call->out.len += GRPC_FRAME_HEADER + size;
+	call->out.len += n;
+	call->out_reserved -= reserved;
+	out_count(call, n - reserved, 0);
 	if (!call->response_started)
 		start_response(call);
 	else
@@ -331,6 +361,7 @@ ssize_t call_read_data(struct rpc_call *call, uint8_t *dst, size_t length, uint3
 		n = length;
 	memcpy(dst, call->out.data + call->out.off, n);
 	buf_consume(&call->out, n);
+	out_count(call, 0, n);
 	if (buf_avail(&call->out) > 0)
 		return (ssize_t)n;
 	if (call->finished) {
@@ -502,6 +533,42 @@ void call_on_headers_done(struct rpc_call *call)
 
 static void deliver_half_close(struct rpc_call *call);
 
+/* What decoding one request may allocate. protobuf-c makes a structure and
+ * a string per map entry or repeated element: a message of 16 MiB can hold 8
+ * million empty label entries (2 bytes each on the wire) and decode into
+ * half a gigabyte. Real requests stay within a few times their size; this
+ * is 4 x max_recv_message_size, at least 64 MiB. The allocations are plain
+ * malloc (counted with their chunk overhead), so the message is freed, and
+ * rpc_call_take_bytes' buffers too, with free(). */
+struct decode_budget {
+	size_t used, limit;
+	bool over;
+};
+
+static size_t decode_limit(const struct rpc_server *s)
+{
+	size_t four = s->max_recv > SIZE_MAX / 4 ? SIZE_MAX : s->max_recv * 4;
+	return four > ((size_t)64 << 20) ? four : (size_t)64 << 20;
+}
+
+static void *decode_alloc(void *arg, size_t size)
+{
+	struct decode_budget *b = arg;
+	size_t cost = size + 16;   /* malloc's header and rounding, about */
+	if (b->over || cost > b->limit - b->used) {
+		b->over = true;
+		return NULL;
+	}
+	b->used += cost;
+	return xmalloc(size ? size : 1);
+}
+
+static void decode_free(void *arg, void *p)
+{
+	(void)arg;
+	free(p);
+}
+
 /* Gives the stream's window back for every byte received except, while the
  * input is held, those still buffered: the client can then have at most one
  * window of bytes in our buffer. */
@@ -546,8 +613,15 @@ static void dispatch_input(struct rpc_call *call)
 			refuse_input(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
 			goto drop_input;
 		}
-		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, n, msg);
+		struct decode_budget db = {.limit = decode_limit(call->conn->srv)};
+		ProtobufCAllocator alloc = {.alloc = decode_alloc, .free = decode_free, .allocator_data = &db};
+		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &alloc, n, msg);
 		frame_consume(&call->in, n);
+		if (req == NULL && db.over) {
+			refuse_input(call, UCD_RESOURCE_EXHAUSTED, "grpc: decoding the %s request of %zu bytes takes more "
+				     "than %zu bytes of memory", m->input->name, n, db.limit);
+			goto drop_input;
+		}
 		if (req == NULL) {
 			refuse_input(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
 					m->input->name);
@@ -697,10 +771,15 @@ void call_on_stream_close(struct rpc_call *call)
 	struct rpc_conn *c = call->conn;
 	list_del(&call->node);
 	c->n_calls--;
+	out_count(call, 0, buf_avail(&call->out) + call->out_reserved);   /* nothing is sent any more */
+	call->out_reserved = 0;
+	buf_free(&call->out);
 	call->conn = NULL;
 	stop_deadline(call);
-	buf_free(&call->in);   /* nothing is delivered any more */
+	buf_free(&call->in);   /* nor delivered */
 	account_input(call);
+	if (call->waiting_on != NULL)
+		server_wake_soon(call->waiting_on);   /* it hears that the call is over */
 	if (!call->finished && !call->cancelled) {
 		call->cancelled = true;
 		if (call->dispatched && call->method->on_cancel != NULL)
@@ -724,3 +803,42 @@ void rpc_call_set_data(struct rpc_call *call, void *data) { call->data = data; }
 void *rpc_call_data(const struct rpc_call *call) { return call->data; }
 bool rpc_call_done(const struct rpc_call *call) { return call_is_done(call); }
 size_t rpc_call_pending_bytes(const struct rpc_call *call) { return buf_avail(&call->out); }
+
+bool call_can_reserve(const struct rpc_call *call, size_t ahead, size_t more)
+{
+	if (call_is_done(call) || buf_avail(&call->out) > ahead)
+		return false;
+	/* what it has reserved now is given back if this one is made */
+	size_t keep = more < call->out_reserved ? more : call->out_reserved;
+	return server_out_fits(call->conn->srv, call->conn, more - keep);
+}
+
+bool rpc_call_reserve_send(struct rpc_call *call, size_t ahead, size_t more)
+{
+	if (!call_can_reserve(call, ahead, more))
+		return false;
+	size_t old = call->out_reserved;
+	call->out_reserved = more;
+	out_count(call, more, old);
+	return true;
+}
+
+bool rpc_call_when_can_send(struct rpc_call *call, size_t ahead, size_t more,
+			    void (*fn)(struct rpc_call *call, void *arg), void *arg)
+{
+	if (call_is_done(call))
+		return false;
+	struct rpc_server *s = call->conn->srv;
+	if (call->waiting_on == NULL) {
+		rpc_call_ref(call);
+		list_add_tail(&s->send_waiters, &call->waiter_node);
+		call->waiting_on = s;
+	}
+	call->can_send_fn = fn;
+	call->can_send_arg = arg;
+	call->can_send_ahead = ahead;
+	call->can_send_more = more;
+	if (call_can_reserve(call, ahead, more))
+		server_wake_soon(s);
+	return true;
+}

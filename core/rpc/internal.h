@@ -41,9 +41,18 @@ struct rpc_server {
 	/* Request bytes buffered (partial and undelivered messages, headers),
 	 * in all and per connection; see call.c, "the receive budget". */
 	size_t max_buffered, max_conn_buffered, buffered;
+	/* Response bytes queued in calls and not yet taken by nghttp2 (the
+	 * send budget: call.c, rpc_call_send), in all and per connection. */
+	size_t max_out, max_conn_out, out_buffered;
+	/* Calls waiting in rpc_call_when_can_send; woken from `wake`, an idle
+	 * handle started when output drains, so never inside nghttp2 or a
+	 * handler. Closed last in rpc_server_close. */
+	struct list send_waiters;
+	uv_idle_t wake;
+	bool wake_open;
 	size_t max_conns;
 	uint64_t idle_ms;              /* 0: connections are never closed for idleness */
-	struct rpc_refusals refused_conns, refused_streams, refused_input;
+	struct rpc_refusals refused_conns, refused_streams, refused_input, refused_output;
 	/* Sorted by path after each register, looked up with bsearch. */
 	const struct rpc_method **methods;
 	size_t n_methods;
@@ -74,6 +83,7 @@ struct rpc_conn {
 	struct list orphans;
 	size_t n_orphans;
 	size_t buffered;               /* what its calls have charged */
+	size_t out_buffered;           /* its calls' queued responses */
 	uint64_t last_active;          /* uv_now when bytes last came in */
 	struct buf out;                /* bytes from nghttp2 waiting to be written */
 	uv_write_t write_req;
@@ -131,6 +141,13 @@ struct rpc_call {
 	uint64_t rx, scan;
 	bool scan_stopped;             /* a frame over max_recv: dispatch refuses it */
 	bool orphan;                   /* in owner->orphans */
+	size_t out_reserved;           /* rpc_call_reserve_send: counted, not queued yet */
+	/* rpc_call_when_can_send: the waiter, in srv->send_waiters */
+	void (*can_send_fn)(struct rpc_call *call, void *arg);
+	void *can_send_arg;
+	size_t can_send_ahead, can_send_more;
+	struct rpc_server *waiting_on;
+	struct list waiter_node;
 };
 
 /* conn.c */
@@ -161,5 +178,11 @@ void call_forget_owner(struct rpc_call *call);
 ssize_t call_read_data(struct rpc_call *call, uint8_t *buf, size_t length, uint32_t *flags);
 
 /* server.c */
+/* Output drained (or a call ended): waiters get a look on the next turn. */
+void server_wake_soon(struct rpc_server *s);
+/* call.c: whether rpc_call_reserve_send(call, ahead, more) would succeed. */
+bool call_can_reserve(const struct rpc_call *call, size_t ahead, size_t more);
+/* Whether `n` more response bytes fit the send budget of connection `c`. */
+bool server_out_fits(const struct rpc_server *s, const struct rpc_conn *c, size_t n);
 const struct rpc_method *server_find_method(const struct rpc_server *s, const char *path);
 void server_handle_closed(struct rpc_server *s);

@@ -37,6 +37,7 @@ struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts 
 	s->mode = opts->mode ? opts->mode : 0660;
 	set_limits(s, opts);
 	list_init(&s->conns);
+	list_init(&s->send_waiters);
 	conn_setup_callbacks(s);
 	return s;
 }
@@ -60,6 +61,21 @@ static void set_limits(struct rpc_server *s, const struct rpc_server_opts *o)
 			log_warn("grpc: max_recv_buffer_size %zu is less than max_conn_recv_buffer_size: raised to %zu",
 				 s->max_buffered, s->max_conn_buffered);
 		s->max_buffered = s->max_conn_buffered;
+	}
+	size_t one_out = s->max_send + GRPC_FRAME_HEADER;
+	s->max_conn_out = o->max_conn_send_buffer ? o->max_conn_send_buffer : RPC_DEFAULT_MAX_CONN_SEND_BUFFER;
+	s->max_out = o->max_send_buffer ? o->max_send_buffer : RPC_DEFAULT_MAX_SEND_BUFFER;
+	if (s->max_conn_out < one_out) {
+		if (o->max_conn_send_buffer)
+			log_warn("grpc: max_conn_send_buffer_size %zu is less than one message of max_send_message_size "
+				 "(%zu): raised to %zu", s->max_conn_out, s->max_send, one_out);
+		s->max_conn_out = one_out;
+	}
+	if (s->max_out < s->max_conn_out) {
+		if (o->max_send_buffer)
+			log_warn("grpc: max_send_buffer_size %zu is less than max_conn_send_buffer_size: raised to %zu",
+				 s->max_out, s->max_conn_out);
+		s->max_out = s->max_conn_out;
 	}
 	s->max_conns = o->max_connections;
 	struct rlimit rl;
@@ -94,6 +110,46 @@ void server_log_refusal(struct rpc_server *s, struct rpc_refusals *r, const char
 }
 
 size_t rpc_server_buffered(const struct rpc_server *s) { return s->buffered; }
+
+bool server_out_fits(const struct rpc_server *s, const struct rpc_conn *c, size_t n)
+{
+	return c->out_buffered + n <= RPC_CONN_GUARANTEED ||
+	       (c->out_buffered + n <= s->max_conn_out && s->out_buffered + n <= s->max_out);
+}
+
+/* The calls waiting to send whose call can now, or has ended. */
+static void wake_senders(struct rpc_server *s)
+{
+	struct list now;
+	list_init(&now);
+	list_splice_tail_init(&s->send_waiters, &now);
+	while (!list_empty(&now)) {
+		struct rpc_call *call = list_first_entry(&now, struct rpc_call, waiter_node);
+		list_del(&call->waiter_node);
+		if (!rpc_call_done(call) && !call_can_reserve(call, call->can_send_ahead, call->can_send_more)) {
+			list_add_tail(&s->send_waiters, &call->waiter_node);
+			continue;
+		}
+		void (*fn)(struct rpc_call *, void *) = call->can_send_fn;
+		void *arg = call->can_send_arg;
+		call->can_send_fn = NULL;
+		call->waiting_on = NULL;
+		fn(call, arg);
+		rpc_call_unref(call);
+	}
+}
+
+static void on_wake(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	wake_senders(h->data);
+}
+
+void server_wake_soon(struct rpc_server *s)
+{
+	if (s->wake_open && !list_empty(&s->send_waiters))
+		uv_idle_start(&s->wake, on_wake);
+}
 
 static int cmp_method(const void *a, const void *b)
 {
@@ -196,12 +252,31 @@ int rpc_server_start(struct rpc_server *s, struct ucd_error **err)
 		return error_set(err, UCD_INTERNAL, -r, "listen on `%s`: %s", s->address, uv_strerror(r));
 	}
 	s->listening = true;
+	uv_idle_init(s->loop, &s->wake);
+	s->wake.data = s;
+	s->wake_open = true;
 	return 0;
+}
+
+static void wake_closed(uv_handle_t *h)
+{
+	server_handle_closed(h->data);
 }
 
 void server_handle_closed(struct rpc_server *s)
 {
-	if (--s->pending_closes == 0 && s->closing && s->close_done != NULL) {
+	if (--s->pending_closes > 0 || !s->closing)
+		return;
+	if (s->wake_open) {
+		/* the last handle: every connection is gone, so every call that
+		 * waited to send is over; they hear it now */
+		wake_senders(s);
+		s->wake_open = false;
+		s->pending_closes++;
+		uv_close((uv_handle_t *)&s->wake, wake_closed);
+		return;
+	}
+	if (s->close_done != NULL) {
 		void (*done)(void *) = s->close_done;
 		s->close_done = NULL;
 		done(s->close_arg);

@@ -102,9 +102,15 @@ class Stream:
         self.id = sid
         self.headers = None        # the first header block (response headers or trailers-only)
         self.trailers = None
-        self.data = b""
+        self.chunks = []           # DATA payloads (joined by .data: appending to bytes is quadratic)
         self.rst = None            # RST_STREAM error code
         self.ended = False         # END_STREAM from the server, or RST_STREAM
+
+    @property
+    def data(self):
+        if len(self.chunks) > 1:
+            self.chunks = [b"".join(self.chunks)]
+        return self.chunks[0] if self.chunks else b""
 
     def all_headers(self):
         return dict((self.headers or []) + (self.trailers or []))
@@ -146,7 +152,8 @@ class Conn:
         self.dec = hpack.Decoder() if hpack else None
         if self.dec is not None:
             self.dec.max_header_list_size = 1 << 24
-        self.inbuf = b""
+        self.inbuf = bytearray()   # received, not handled yet from inpos on
+        self.inpos = 0
         self.streams = {}
         self.goaway = None         # (last_stream_id, error_code, debug bytes)
         self.closed = False
@@ -292,15 +299,21 @@ class Conn:
         return True
 
     def _next_frame(self):
-        if len(self.inbuf) < 9:
+        # an offset into the buffer, compacted now and then: slicing the front
+        # off at every frame is quadratic for megabytes of DATA
+        b, i = self.inbuf, self.inpos
+        if len(b) - i < 9:
             return None
-        n = struct.unpack(">I", b"\0" + self.inbuf[:3])[0]
-        if len(self.inbuf) < 9 + n:
+        n = int.from_bytes(b[i:i + 3], "big")
+        if len(b) - i < 9 + n:
             return None
-        ftype, flags = self.inbuf[3], self.inbuf[4]
-        sid = struct.unpack(">I", self.inbuf[5:9])[0] & 0x7FFFFFFF
-        payload = self.inbuf[9:9 + n]
-        self.inbuf = self.inbuf[9 + n:]
+        ftype, flags = b[i + 3], b[i + 4]
+        sid = int.from_bytes(b[i + 5:i + 9], "big") & 0x7FFFFFFF
+        payload = bytes(b[i + 9:i + 9 + n])
+        self.inpos = i + 9 + n
+        if self.inpos > (1 << 20) and self.inpos * 2 > len(b):
+            del b[:self.inpos]
+            self.inpos = 0
         return ftype, flags, sid, payload
 
     def _stream(self, sid):
@@ -356,7 +369,7 @@ class Conn:
             if flags & PADDED:
                 pad = p[0]
                 p = p[1:len(p) - pad]
-            st.data += p
+            st.chunks.append(p)
             if flags & END_STREAM:
                 st.ended = True
             if self.auto_window and len(payload) > 0:

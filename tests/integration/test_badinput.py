@@ -4,6 +4,7 @@ invalid protobuf, compression, slow and silent clients, oversized headers.
 After EACH case the daemon must still answer Version from a fresh client,
 and the data created before the attack (a labelled namespace, a container,
 an image) must be intact."""
+import hashlib
 import os
 import random
 import socket
@@ -783,6 +784,26 @@ def vm_rss(pid):
     raise Failure("no VmRSS for pid %d" % pid)
 
 
+def vm_hwm(pid):
+    """The daemon's peak resident memory."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise Failure("no VmHWM for pid %d" % pid)
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
 def limits_daemon(name, grpc):
     x = h.daemon(name)
     x.start(extra="[grpc]\n" + "".join("  %s = %s\n" % kv for kv in grpc.items()))
@@ -941,6 +962,162 @@ def _():
         quiet.close()
         busy.close()
     i.stop()
+
+
+# --- what the daemon keeps for clients that do not read: the send budget ---------------------------------------
+
+CONTENT = "/containerd.services.content.v1.Content/"
+
+
+def ctx_switches(pid):
+    """Voluntary context switches of the daemon's loop thread (its main thread): each wake-up of the loop."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise Failure("no voluntary_ctxt_switches for pid %d" % pid)
+
+
+def put_blob(c, data, ref):
+    dg = "sha256:" + hashlib.sha256(data).hexdigest()
+    chunk = 1 << 20
+    reqs = [c.request(CONTENT + "Write", action=1, ref=ref, total=len(data), offset=off, data=data[off:off + chunk])
+            for off in range(0, len(data), chunk)]
+    reqs.append(c.request(CONTENT + "Write", action=2, ref=ref, total=len(data), offset=len(data), expected=dg,
+                          labels={"containerd.io/gc.root": "test"}))
+    list(c.call(CONTENT + "Write", request=iter(reqs), ns="default", timeout=60))
+    return dg
+
+
+def send_budget_daemon(name):
+    return limits_daemon(name, {"max_send_buffer_size": 40 * MiB, "max_conn_send_buffer_size": 20 * MiB})
+
+
+@case("Content.Read of 32 x 16 MiB to a client that reads nothing: the daemon keeps its send budget, pauses "
+      "without polling, and goes on when the client reads")
+def _():
+    r = send_budget_daemon("slowread")
+    with r.client() as c:
+        blob = bytes(random.Random(7).getrandbits(8) for _ in range(1 << 16)) * 256   # 16 MiB
+        dg = put_blob(c, blob, "big")
+    base = vm_rss(r.pid)
+    x = rawh2.Conn(r.sock, auto_window=False)
+    try:
+        x.handshake()
+        body = ser("containerd.services.content.v1.ReadContentRequest", digest=dg)
+        sids = [x.call(CONTENT + "Read", body, ns="default") for _ in range(32)]
+        time.sleep(2)                                   # reading what it can, then pausing
+        grew = vm_rss(r.pid) - base
+        before = ctx_switches(r.pid)
+        time.sleep(2)
+        woke = ctx_switches(r.pid) - before
+        print("# the daemon grew by %d MiB; its loop woke %d times in 2 s" % (grew // MiB, woke))
+        with open("/proc/%d/maps" % r.pid) as f:
+            slack = 64 * MiB if "libasan" in f.read() else 16 * MiB
+        check(grew < 40 * MiB + slack, "the daemon grew by %d MiB for a client that reads nothing" % (grew // MiB))
+        check(woke < 100, "the loop woke %d times in 2 s while every Read waited for its client" % woke)
+        with r.client() as c:
+            c.version(timeout=5)
+        # the client reads two of the streams: they go on to the end, byte for byte
+        x.auto_window = True
+        for sid in sids[:2]:
+            x.send(rawh2.window_update(sid, 64 << 20))
+        x.send(rawh2.window_update(0, 64 << 20))
+        for sid in sids[:2]:
+            st = x.wait_stream(sid, timeout=60)
+            eq(st.grpc_status, 0, "a Read the client went on with (%r)" % st.grpc_message)
+            got = b"".join(P.cls("containerd.services.content.v1.ReadContentResponse").FromString(m).data
+                           for m in st.messages())
+            check(got == blob, "the Read's %d bytes differ from the blob" % len(got))
+    finally:
+        x.close()
+    r.stop()
+
+
+@case("a ListStream of 48 MiB to a client that reads slowly, through a send budget of 20 MiB: paced, whole")
+def _():
+    r = send_budget_daemon("biglist")
+    with r.client() as c:
+        spec = {"type_url": SPEC["type_url"], "value": b"s" * (1 << 20)}
+        for i in range(48):
+            c.call("containers/Create", ns="big", timeout=30, container={
+                "id": "c%02d" % i, "runtime": {"name": "io.containerd.runc.v2"}, "spec": spec})
+        got = []
+        for m in c.call("containers/ListStream", ns="big", timeout=120):
+            got.append(m.container.id)
+            time.sleep(0.02)
+        eq(got, ["c%02d" % i for i in range(48)], "containers streamed")
+    check("send budget" not in r.stderr(), "the stream met the send budget:\n" + r.stderr()[-2000:])
+    r.stop()
+
+
+@case("Events: 64 subscribers on a connection that reads nothing are cut off within the send budget")
+def _():
+    need_hpack()
+    e = send_budget_daemon("slowsub")
+    base = vm_rss(e.pid)
+    x = rawh2.Conn(e.sock, auto_window=False)
+    try:
+        x.handshake()
+        body = ser("containerd.services.events.v1.SubscribeRequest", filters=['topic=="/flood"'])
+        sids = [x.call(SUBSCRIBE, body, end_stream=False) for _ in range(64)]
+        time.sleep(0.5)
+        with e.client() as pub:
+            ev = pub.msg("google.protobuf.Any", type_url="x.Flood", value=b"f" * 60000)
+            for _ in range(130):   # 7.8 MB of events: each subscriber alone stays under its own 8 MiB limit
+                pub.call("events/Publish", topic="/flood", event=ev, ns="default", timeout=10)
+            grew = vm_rss(e.pid) - base
+            print("# the daemon grew by %d MiB" % (grew // MiB))
+            with open("/proc/%d/maps" % e.pid) as f:
+                slack = 64 * MiB if "libasan" in f.read() else 16 * MiB
+            check(grew < 40 * MiB + slack, "the daemon grew by %d MiB for 64 subscribers that read nothing" %
+                  (grew // MiB))
+            pub.version(timeout=5)
+        x.auto_window = True
+        x.send(rawh2.window_update(0, 1 << 30))
+        for sid in sids:
+            x.send(rawh2.window_update(sid, 1 << 30))
+        x.pump(lambda: all(x.streams[s].ended for s in sids), timeout=20)
+        cut = [s for s in sids if x.streams[s].ended and x.streams[s].grpc_status == 8]
+        check(len(cut) >= 32, "only %d of 64 subscribers were cut off" % len(cut))
+        contains(x.streams[cut[0]].grpc_message, "no room to queue", "the status of a subscriber cut off")
+    finally:
+        x.close()
+    e.stop()
+
+
+@case("a request of 1 million labels (12 MB) or 8 million empty ones (16 MB) is RESOURCE_EXHAUSTED before it "
+      "takes half a gigabyte to decode")
+def _():
+    need_hpack()
+    m = h.daemon("decode")
+    m.start()
+    base = vm_rss(m.pid)
+    # Container.labels is field 2: each entry is tag 0x12, a length, then the entry (key is its field 1)
+    million = b"".join(b"\x12" + varint(len(k) + 2) + b"\x0a" + varint(len(k)) + k
+                       for k in (b"k%d" % i for i in range(1000000)))
+    empty = b"\x12\x00" * ((16 << 20) // 2 - 64)     # entries with neither key nor value: 2 bytes each
+    for what, labels in (("1 million labels", million), ("8 million empty labels", empty)):
+        ctr = b"\x0a\x01x" + labels                    # Container: id "x", then the labels
+        req = b"\x0a" + varint(len(ctr)) + ctr          # CreateContainerRequest.container
+        x = conn()
+        try:
+            x.pump(lambda: rawh2.INITIAL_WINDOW_SIZE in x.server_settings, timeout=5)
+            sid = x.new_stream_id()
+            x.send(x.headers_frame(sid, rawh2.Conn.grpc_request_headers(CTR_CREATE, ns="huge-decode")))
+            x.send_flow(sid, grpc_message(req), end_stream=True)
+            st = x.wait_stream(sid, timeout=60)
+            expect_status(st, 8, what)
+            contains(st.grpc_message, "takes more than", what)
+        finally:
+            x.close()
+    hwm = vm_hwm(m.pid) - base
+    print("# the daemon's peak grew by %d MiB" % (hwm // MiB))
+    check(hwm < 160 * MiB, "decoding took the daemon's peak up by %d MiB" % (hwm // MiB))
+    with m.client() as c:
+        c.version()
+        expect_code(CODES.NOT_FOUND, c.call, "containers/Get", ns="huge-decode", id="x")
+    m.stop()
 
 
 h.finish()

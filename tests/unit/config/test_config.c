@@ -39,6 +39,7 @@ int main(void)
 	CHECK_STR(cfg.grpc.address, "/run/ucontainerd/ucontainerd.sock");
 	CHECK(cfg.grpc.max_recv_message_size == 16 << 20);
 	CHECK(cfg.grpc.max_recv_buffer_size == 256 << 20 && cfg.grpc.max_conn_recv_buffer_size == 64 << 20);
+	CHECK(cfg.grpc.max_send_buffer_size == 256 << 20 && cfg.grpc.max_conn_send_buffer_size == 64 << 20);
 	CHECK(cfg.grpc.max_connections == 1024 && cfg.grpc.idle_timeout_ns == INT64_C(1800000000000));
 	config_fini(&cfg);
 	/* an explicit path must exist */
@@ -90,10 +91,12 @@ int main(void)
 
 	/* the receive budget, the connection cap, the idle timeout (a duration, written back as one) */
 	autofree char *lim = write_file("limits.toml", "[grpc]\nmax_recv_buffer_size = 1000000\n"
-				       "max_conn_recv_buffer_size = 2000\nmax_connections = 0\nidle_timeout = \"1h30m\"\n");
+				       "max_conn_recv_buffer_size = 2000\nmax_connections = 0\nidle_timeout = \"1h30m\"\n"
+				       "max_send_buffer_size = 3000\nmax_conn_send_buffer_size = 4000\n");
 	CHECK(load(&cfg, lim, &err) == 0);
 	CHECK(cfg.grpc.max_recv_buffer_size == 1000000 && cfg.grpc.max_conn_recv_buffer_size == 2000);
 	CHECK(cfg.grpc.max_connections == 0 && cfg.grpc.idle_timeout_ns == INT64_C(5400000000000));
+	CHECK(cfg.grpc.max_send_buffer_size == 3000 && cfg.grpc.max_conn_send_buffer_size == 4000);
 	m = open_memstream(&text, &len);
 	config_write_core(m, &cfg, false);
 	fclose(m);
