@@ -205,10 +205,15 @@ static int apply_onto(struct job *j, struct blob *b)
 	const struct tempmount_spec *m = j->mounts.n == 1 ? &j->mounts.v[0] : NULL;
 	if (m != NULL && strcmp(m->type, "overlay") == 0 && option_value(m, "upperdir=") != NULL) {
 		autofree char *lower = xstrdup(option_value(m, "lowerdir=") ? option_value(m, "lowerdir=") : "");
-		const char *parents[128];
+		/* every lower directory: a directory the layer creates in the
+		 * upper one takes its mode and owner from the first lower one
+		 * that has it (a fixed array of 128 used to drop the rest) */
+		size_t cap = 1;
+		for (const char *c = lower; *c; c++)
+			cap += *c == ':';
+		autofree const char **parents = xcalloc(cap, sizeof *parents);
 		size_t n = 0;
-		for (char *save = NULL, *p = strtok_r(lower, ":", &save); p != NULL && n < ARRAY_LEN(parents);
-		     p = strtok_r(NULL, ":", &save))
+		for (char *save = NULL, *p = strtok_r(lower, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save))
 			parents[n++] = p;
 		o.mode = DIFF_APPLY_OVERLAY;
 		o.userxattr = has_option(m, "userxattr");

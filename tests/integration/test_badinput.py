@@ -5,11 +5,13 @@ After EACH case the daemon must still answer Version from a fresh client,
 and the data created before the attack (a labelled namespace, a container,
 an image) must be intact."""
 import hashlib
+import io
 import os
 import random
 import socket
 import struct
 import sys
+import tarfile
 import threading
 import time
 
@@ -1118,6 +1120,36 @@ def _():
         c.version()
         expect_code(CODES.NOT_FOUND, c.call, "containers/Get", ns="huge-decode", id="x")
     m.stop()
+
+
+@case("Diff.Apply onto an overlay with 200 lower directories: a directory only the last one has keeps its mode")
+def _():
+    a = h.daemon("lowers")
+    a.start()
+    base = os.path.join(a.dir, "ov")
+    lowers = []
+    for i in range(200):
+        lowers.append(os.path.join(base, "l%03d" % i))
+        os.makedirs(lowers[-1])
+    os.mkdir(os.path.join(lowers[-1], "d"))
+    os.chmod(os.path.join(lowers[-1], "d"), 0o700)
+    upper, work = os.path.join(base, "upper"), os.path.join(base, "work")
+    os.mkdir(upper)
+    os.mkdir(work)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo("d/f")   # no entry for d/ itself: the applier makes it, as the lower one has it
+        ti.size = 3
+        t.addfile(ti, io.BytesIO(b"new"))
+    layer = buf.getvalue()
+    with a.client() as c:
+        dg = put_blob(c, layer, "layer")
+        mount = {"type": "overlay", "source": "overlay",
+                 "options": ["workdir=" + work, "upperdir=" + upper, "lowerdir=" + ":".join(lowers)]}
+        c.call("/containerd.services.diff.v1.Diff/Apply", ns="default", timeout=60, mounts=[mount],
+               diff={"media_type": "application/vnd.oci.image.layer.v1.tar", "digest": dg, "size": len(layer)})
+    eq(oct(os.stat(os.path.join(upper, "d")).st_mode & 0o7777), oct(0o700), "mode of d/ made in the upper directory")
+    a.stop()
 
 
 h.finish()
