@@ -1152,4 +1152,23 @@ def _():
     a.stop()
 
 
+@case("Content.Write of a blob the store has as sha512: the response's digest is whole (was cut at 71 bytes)")
+def _():
+    w = h.daemon("sha512")
+    w.start()
+    data = b"a blob that only sha512 names\n"
+    hexd = hashlib.sha512(data).hexdigest()
+    blobs = os.path.join(w.root, "io.containerd.content.v1.content", "blobs", "sha512")
+    os.makedirs(blobs, exist_ok=True)
+    with open(os.path.join(blobs, hexd), "wb") as f:
+        f.write(data)
+    dg = "sha512:" + hexd
+    with w.client() as c:
+        req = c.request(CONTENT + "Write", action=0, ref="s512", total=len(data), expected=dg)
+        got = list(c.call(CONTENT + "Write", request=iter([req]), ns="default", timeout=30))
+        check(got, "no response to STAT")
+        eq(got[0].digest, dg, "the STAT response's digest")
+    w.stop()
+
+
 h.finish()
