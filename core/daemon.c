@@ -267,6 +267,12 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 		.mode = 0660,
 		.max_recv_message_size = (size_t)cfg->grpc.max_recv_message_size,
 		.max_send_message_size = (size_t)cfg->grpc.max_send_message_size,
+		.max_recv_buffer = (size_t)cfg->grpc.max_recv_buffer_size,
+		.max_conn_recv_buffer = (size_t)cfg->grpc.max_conn_recv_buffer_size,
+		.max_send_buffer = (size_t)cfg->grpc.max_send_buffer_size,
+		.max_conn_send_buffer = (size_t)cfg->grpc.max_conn_send_buffer_size,
+		.max_connections = (size_t)cfg->grpc.max_connections,
+		.idle_timeout_ms = ((uint64_t)cfg->grpc.idle_timeout_ns + 999999) / 1000000,
 	};
 	if ((d.svc.server = rpc_server_new(&loop, &so, &err)) == NULL)
 		goto out;

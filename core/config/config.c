@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/duration.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -58,6 +59,12 @@ static void defaults(struct config *cfg)
 	cfg->grpc.uid = cfg->grpc.gid = -1;
 	cfg->grpc.max_recv_message_size = 16 << 20;
 	cfg->grpc.max_send_message_size = 16 << 20;
+	cfg->grpc.max_recv_buffer_size = INT64_C(256) << 20;   /* RPC_DEFAULT_MAX_RECV_BUFFER */
+	cfg->grpc.max_conn_recv_buffer_size = INT64_C(64) << 20;
+	cfg->grpc.max_send_buffer_size = INT64_C(256) << 20;    /* RPC_DEFAULT_MAX_SEND_BUFFER */
+	cfg->grpc.max_conn_send_buffer_size = INT64_C(64) << 20;
+	cfg->grpc.max_connections = 1024;
+	cfg->grpc.idle_timeout_ns = INT64_C(30) * 60 * 1000000000;
 	cfg->ttrpc.address = xstrdup("");
 	cfg->ttrpc.uid = cfg->ttrpc.gid = -1;
 	cfg->debug.address = xstrdup("");
@@ -110,6 +117,26 @@ static int read_int(struct reader *r, const struct toml_value *v, const char *ke
 	return 0;
 }
 
+/* containerd's durations: a Go duration string ("30m", "1h30m"), or integer
+ * nanoseconds; never negative here. */
+static int read_duration(struct reader *r, const struct toml_value *v, const char *key, int64_t *dst)
+{
+	int64_t ns;
+	if (toml_type(v) == TOML_INTEGER)
+		ns = toml_integer(v);
+	else if (toml_type(v) != TOML_STRING)
+		return type_error(r, v, key, "a duration (\"30m\", \"1h\", \"0\")");
+	else if (!duration_parse(toml_string(v, NULL), &ns))
+		return error_set(r->err, UCD_INVALID_ARGUMENT, 0, "%s:%d:%d: `%s%s%s` = \"%s\" is not a duration "
+				 "(examples: \"30m\", \"1h30m\", \"0\")", r->file, toml_line(v), toml_col(v), r->section,
+				 *r->section ? "." : "", key, toml_string(v, NULL));
+	if (ns < 0)
+		return error_set(r->err, UCD_INVALID_ARGUMENT, 0, "%s:%d:%d: `%s%s%s` must not be negative", r->file,
+				 toml_line(v), toml_col(v), r->section, *r->section ? "." : "", key);
+	*dst = ns;
+	return 0;
+}
+
 static int read_strv_append(struct reader *r, const struct toml_value *v, const char *key, char ***dst)
 {
 	if (toml_type(v) != TOML_ARRAY)
@@ -144,12 +171,28 @@ static int read_listener(struct reader *r, const struct toml_value *t, struct co
 		else if (grpc && strcmp(k, "max_send_message_size") == 0 &&
 			 (rc = read_int(r, v, k, 1, INT32_MAX, &n)) == 0)
 			l->max_send_message_size = n;
+		else if (grpc && strcmp(k, "max_recv_buffer_size") == 0 &&
+			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
+			l->max_recv_buffer_size = n;
+		else if (grpc && strcmp(k, "max_conn_recv_buffer_size") == 0 &&
+			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
+			l->max_conn_recv_buffer_size = n;
+		else if (grpc && strcmp(k, "max_send_buffer_size") == 0 &&
+			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
+			l->max_send_buffer_size = n;
+		else if (grpc && strcmp(k, "max_conn_send_buffer_size") == 0 &&
+			 (rc = read_int(r, v, k, 1, INT64_C(1) << 40, &n)) == 0)
+			l->max_conn_send_buffer_size = n;
+		else if (grpc && strcmp(k, "max_connections") == 0 && (rc = read_int(r, v, k, 0, INT32_MAX, &n)) == 0)
+			l->max_connections = n;
+		else if (grpc && strcmp(k, "idle_timeout") == 0)
+			rc = read_duration(r, v, k, &l->idle_timeout_ns);
 		else if (grpc && (strcmp(k, "tcp_address") == 0 || strncmp(k, "tcp_tls_", 8) == 0)) {
 			if (toml_type(v) == TOML_STRING && toml_string(v, NULL)[0])
 				log_warn("%s:%d: `grpc.%s` is not supported yet: only the unix socket is served", r->file,
 					 toml_line(v), k);
 		} else if (strcmp(k, "address") != 0 && strcmp(k, "uid") != 0 && strcmp(k, "gid") != 0 &&
-			   !(grpc && strncmp(k, "max_", 4) == 0))
+			   !(grpc && strncmp(k, "max_", 4) == 0) && !(grpc && strcmp(k, "idle_timeout") == 0))
 			log_warn("%s:%d: unknown key `%s.%s` ignored", r->file, toml_line(v), r->section, k);
 		if (rc < 0)
 			return rc;

@@ -19,6 +19,13 @@ struct config_listener {
 	int uid, gid;            /* owner of the socket; -1 keeps the daemon's */
 	int64_t max_recv_message_size;  /* bytes, gRPC only */
 	int64_t max_send_message_size;
+	/* gRPC only, docs/grpc.md: request bytes buffered in all connections
+	 * and in one, responses likewise; connections at once (0: no cap); how long a connection
+	 * without streams may stay silent (0: forever). */
+	int64_t max_recv_buffer_size, max_conn_recv_buffer_size;
+	int64_t max_send_buffer_size, max_conn_send_buffer_size;   /* responses not taken yet */
+	int64_t max_connections;
+	int64_t idle_timeout_ns;
 };
 
 struct config {

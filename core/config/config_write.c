@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "util/duration.h"
 #include "util/mem.h"
 
 void config_write_string(FILE *out, const char *s)
@@ -171,6 +172,19 @@ static void write_listener(FILE *out, const char *name, const struct config_list
 		COMMENT("  # Largest request / response message in bytes (RESOURCE_EXHAUSTED beyond).\n");
 		fprintf(out, "  max_recv_message_size = %" PRId64 "\n", l->max_recv_message_size);
 		fprintf(out, "  max_send_message_size = %" PRId64 "\n", l->max_send_message_size);
+		COMMENT("  # Request bytes buffered for all connections / one connection: a message that does not\n"
+			"  # fit is RESOURCE_EXHAUSTED (docs/grpc.md).\n");
+		fprintf(out, "  max_recv_buffer_size = %" PRId64 "\n", l->max_recv_buffer_size);
+		fprintf(out, "  max_conn_recv_buffer_size = %" PRId64 "\n", l->max_conn_recv_buffer_size);
+		COMMENT("  # Response bytes queued for clients that have not taken them, likewise.\n");
+		fprintf(out, "  max_send_buffer_size = %" PRId64 "\n", l->max_send_buffer_size);
+		fprintf(out, "  max_conn_send_buffer_size = %" PRId64 "\n", l->max_conn_send_buffer_size);
+		COMMENT("  # Connections at once (0: no cap); one more gets GOAWAY and is closed.\n");
+		fprintf(out, "  max_connections = %" PRId64 "\n", l->max_connections);
+		COMMENT("  # A connection with no call open that sends nothing this long gets GOAWAY (\"0\": never).\n");
+		char d[64];
+		duration_format(l->idle_timeout_ns, d, sizeof d);
+		fprintf(out, "  idle_timeout = \"%s\"\n", d);
 	}
 }
 

@@ -8,6 +8,7 @@
 
 #include "registry/registry_int.h"
 #include "toml/toml.h"
+#include "util/duration.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -73,83 +74,6 @@ static bool bare_key(const char *s)
 	return true;
 }
 
-/* ---- durations: Go's time.ParseDuration, which containerd's configs use ---- */
-
-struct unit {
-	const char *name;
-	int64_t ns;
-};
-static const struct unit units[] = {
-	{"ns", 1},
-	{"us", 1000},
-	{"\xc2\xb5s", 1000},   /* U+00B5 micro sign */
-	{"\xce\xbcs", 1000},   /* U+03BC greek mu */
-	{"ms", 1000000},
-	{"s", INT64_C(1000000000)},
-	{"m", INT64_C(60000000000)},
-	{"h", INT64_C(3600000000000)},
-};
-
-bool plugin_config_parse_duration(const char *s, int64_t *ns)
-{
-	bool neg = false;
-	if (*s == '-' || *s == '+')
-		neg = *s++ == '-';
-	if (strcmp(s, "0") == 0) {
-		*ns = 0;
-		return true;
-	}
-	if (*s == '\0')
-		return false;
-	uint64_t total = 0;
-	while (*s) {
-		uint64_t whole = 0, frac = 0, scale = 1;
-		bool digits = false;
-		for (; *s >= '0' && *s <= '9'; s++, digits = true) {
-			if (whole > (UINT64_MAX - 9) / 10)
-				return false;
-			whole = whole * 10 + (uint64_t)(*s - '0');
-		}
-		if (*s == '.') {
-			s++;
-			for (; *s >= '0' && *s <= '9'; s++, digits = true) {
-				if (scale < UINT64_C(1000000000000000000)) {   /* digits beyond 1e-18 cannot matter */
-					frac = frac * 10 + (uint64_t)(*s - '0');
-					scale *= 10;
-				}
-			}
-		}
-		if (!digits)
-			return false;
-		const struct unit *u = NULL;
-		size_t ulen = 0;
-		for (size_t i = 0; i < ARRAY_LEN(units); i++) {
-			size_t n = strlen(units[i].name);
-			/* longest match: "ms" before "m" */
-			if (strncmp(s, units[i].name, n) == 0 && n > ulen) {
-				u = &units[i];
-				ulen = n;
-			}
-		}
-		if (u == NULL)
-			return false;
-		s += ulen;
-		uint64_t unit_ns = (uint64_t)u->ns;
-		if (whole > (uint64_t)INT64_MAX / unit_ns)
-			return false;
-		uint64_t v = whole * unit_ns;
-		/* frac / scale of a unit, without overflowing: unit_ns <= 3.6e12 and
-		 * frac < scale <= 1e18, so split the multiplication. */
-		long double part = (long double)frac * (long double)unit_ns / (long double)scale;
-		v += (uint64_t)part;
-		if (v > (uint64_t)INT64_MAX || total > (uint64_t)INT64_MAX - v)
-			return false;
-		total += v;
-	}
-	*ns = neg ? -(int64_t)total : (int64_t)total;
-	return true;
-}
-
 /* ---- storing one value ---- */
 
 /* Stores v into the member of `f` at base; on a type mismatch returns -1,
@@ -201,7 +125,7 @@ static int store(const struct ucd_config_field *f, char *base, const struct toml
 			ns = toml_integer(v);
 		} else if (t == TOML_STRING) {
 			const char *s = toml_string(v, NULL);
-			if (!plugin_config_parse_duration(s, &ns)) {
+			if (!duration_parse(s, &ns)) {
 				*why = xasprintf("`%s` is not a valid duration (examples: \"10s\", \"1m30s\", \"250ms\")", s);
 				return -1;
 			}

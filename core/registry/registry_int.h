@@ -67,8 +67,6 @@ int plugin_config_fill(const struct ucd_config_field *fields, void *base, const 
  * body of the section whose TOML header path is `section` (e.g.
  * `plugins."io.containerd.x.v1.y"`). */
 void plugin_config_print(FILE *out, const struct ucd_config_field *fields, const char *section, int indent);
-/* Go's time.ParseDuration syntax ("1h30m", "250ms", "-1.5s", "0"). */
-bool plugin_config_parse_duration(const char *s, int64_t *ns);
 
 /* ---- host.c ---- */
 

@@ -33,10 +33,94 @@ struct rpc_call *call_new(struct rpc_conn *c, int32_t stream_id)
 {
 	struct rpc_call *call = xcalloc(1, sizeof *call);
 	call->refs = 1;            /* the stream's reference */
-	call->conn = c;
+	call->conn = call->owner = c;
 	call->stream_id = stream_id;
 	list_add_tail(&c->calls, &call->node);
+	c->n_calls++;
 	return call;
+}
+
+/* --- the receive budget ---------------------------------------------------------
+ *
+ * What a client makes the server keep is charged to its connection and to
+ * the server: the request headers of each call, and every gRPC message from
+ * the moment its length prefix is in, whole (not only what has arrived: a
+ * message that was let in can always complete, so streams never wait for
+ * each other's bytes and nothing deadlocks). A charge that does not fit is
+ * refused: headers with REFUSED_STREAM (conn.c), a message with
+ * RESOURCE_EXHAUSTED on its call. Whatever the others hold, a connection may
+ * use RPC_CONN_GUARANTEED, so that a fresh client can still make small
+ * calls. A message's charge ends when it is delivered or dropped, the
+ * headers' when the call is freed, and a connection's with it. */
+
+static bool charge(struct rpc_call *call, size_t more)
+{
+	struct rpc_conn *c = call->owner;
+	if (c == NULL || more == 0)
+		return true;
+	struct rpc_server *s = c->srv;
+	if (c->buffered + more > RPC_CONN_GUARANTEED &&
+	    (c->buffered + more > s->max_conn_buffered || s->buffered + more > s->max_buffered))
+		return false;
+	c->buffered += more;
+	s->buffered += more;
+	call->charged += more;
+	return true;
+}
+
+static void uncharge(struct rpc_call *call, size_t less)
+{
+	struct rpc_conn *c = call->owner;
+	if (less > call->charged)
+		less = call->charged;
+	call->charged -= less;
+	if (c != NULL) {
+		c->buffered -= less;
+		c->srv->buffered -= less;
+	}
+}
+
+/* What the call's input holds plus the rest of the frame it is receiving.
+ * Looks at the frame headers that came in since the last time. */
+static size_t input_need(struct rpc_call *call)
+{
+	size_t avail = buf_avail(&call->in);
+	uint64_t start = call->rx - avail;   /* stream offset of the buffer's first byte */
+	size_t max = call->conn->srv->max_recv;
+	while (!call->scan_stopped && call->scan + GRPC_FRAME_HEADER <= call->rx) {
+		uint32_t n = frame_length(call->in.data + call->in.off + (size_t)(call->scan - start));
+		if (n > max) {
+			call->scan_stopped = true;   /* dispatch_input refuses it when it gets there */
+			break;
+		}
+		call->scan += GRPC_FRAME_HEADER + n;
+	}
+	return (size_t)((call->scan > call->rx ? call->scan : call->rx) - start);
+}
+
+/* Brings the charge for the call's input to what it needs now; false (and
+ * nothing changed) when an increase does not fit. */
+static bool account_input(struct rpc_call *call)
+{
+	size_t need = call->conn == NULL || call->ignore_input ? 0 : input_need(call);
+	size_t have = call->charged - call->header_charge;
+	if (need > have)
+		return charge(call, need - have);
+	uncharge(call, have - need);
+	return true;
+}
+
+/* The connection closes under an orphan: its charges end with it. */
+void call_forget_owner(struct rpc_call *call)
+{
+	uncharge(call, call->charged);
+	call->header_charge = 0;
+	if (call->orphan) {
+		list_del(&call->node);
+		call->owner->n_orphans--;
+		call->orphan = false;
+	}
+	call->owner = NULL;
 }
 
 void rpc_call_ref(struct rpc_call *call) { call->refs++; }
@@ -45,6 +129,8 @@ void rpc_call_unref(struct rpc_call *call)
 {
 	if (call == NULL || --call->refs > 0)
 		return;
+	if (call->owner != NULL)
+		call_forget_owner(call);
 	for (size_t i = 0; i < call->n_headers; i++) {
 		free(call->headers[i].name);
 		free(call->headers[i].value);
@@ -60,6 +146,7 @@ static void deadline_closed(uv_handle_t *h)
 {
 	struct rpc_call *call = h->data;
 	free(h);
+	call->deadline_closing = false;
 	rpc_call_unref(call);
 }
 
@@ -70,6 +157,7 @@ static void stop_deadline(struct rpc_call *call)
 	uv_timer_stop(call->deadline);
 	uv_close((uv_handle_t *)call->deadline, deadline_closed);
 	call->deadline = NULL;
+	call->deadline_closing = true;
 }
 
 /* grpc-message is percent-encoded: anything outside printable ASCII, and '%'. */
@@ -106,21 +194,51 @@ static void resume(struct rpc_call *call)
 	}
 }
 
+/* The send budget: responses queued in calls are counted on their
+ * connection and on the server until nghttp2 takes them (as the client's
+ * flow-control window allows), so that clients that do not read cannot make
+ * the daemon queue without bound. */
+static void out_count(struct rpc_call *call, size_t added, size_t taken)
+{
+	struct rpc_conn *c = call->conn;
+	c->out_buffered = c->out_buffered + added - taken;
+	c->srv->out_buffered = c->srv->out_buffered + added - taken;
+	if (taken > 0)
+		server_wake_soon(c->srv);
+}
+
 void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	if (call_is_done(call))
 		return;
 	size_t size = protobuf_c_message_get_packed_size(msg);
-	size_t max = call->conn->srv->max_send;
-	if (size > max || size > UINT32_MAX) {
+	struct rpc_server *s = call->conn->srv;
+	if (size > s->max_send || size > UINT32_MAX) {
 		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
-				"grpc: trying to send message larger than max (%zu vs. %zu)", size, max);
+				"grpc: trying to send message larger than max (%zu vs. %zu)", size, s->max_send);
 		return;
 	}
-	uint8_t *p = buf_reserve(&call->out, GRPC_FRAME_HEADER + size);
+	size_t n = GRPC_FRAME_HEADER + size;
+	size_t reserved = n < call->out_reserved ? n : call->out_reserved;   /* counted already */
+	if (!server_out_fits(s, call->conn, n - reserved)) {
+		struct rpc_conn *c = call->conn;
+		server_log_refusal(s, &s->refused_output,
+				   "grpc: failing a call whose response of %zu bytes does not fit the send budget (%zu of "
+				   "%zu bytes of responses wait for their clients, %zu of %zu on its connection; [grpc] "
+				   "max_send_buffer_size, max_conn_send_buffer_size)", n, s->out_buffered, s->max_out,
+				   c->out_buffered, s->max_conn_out);
+		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
+				"grpc: no room to queue a response of %zu bytes: %zu of at most %zu bytes of responses "
+				"wait for their clients, %zu of at most %zu on this connection", n, s->out_buffered,
+				s->max_out, c->out_buffered, s->max_conn_out);
+		return;
+	}
+	uint8_t *p = buf_reserve(&call->out, n);
 	frame_header(p, (uint32_t)size);
 	protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
-	call->out.len += GRPC_FRAME_HEADER + size;
+	call->out.len += n;
+	call->out_reserved -= reserved;
+	out_count(call, n - reserved, 0);
 	if (!call->response_started)
 		start_response(call);
 	else
@@ -243,6 +361,7 @@ ssize_t call_read_data(struct rpc_call *call, uint8_t *dst, size_t length, uint3
 		n = length;
 	memcpy(dst, call->out.data + call->out.off, n);
 	buf_consume(&call->out, n);
+	out_count(call, 0, n);
 	if (buf_avail(&call->out) > 0)
 		return (ssize_t)n;
 	if (call->finished) {
@@ -264,9 +383,13 @@ ssize_t call_read_data(struct rpc_call *call, uint8_t *dst, size_t length, uint3
 
 int call_on_header(struct rpc_call *call, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen)
 {
-	call->header_bytes += nlen + vlen + 32;   /* HPACK's per-entry overhead */
+	size_t cost = nlen + vlen + 32;   /* HPACK's per-entry overhead */
+	call->header_bytes += cost;
 	if (call->header_bytes > RPC_MAX_HEADER_BYTES || call->n_headers >= MAX_HEADERS)
 		return -1;                         /* resets this stream only */
+	if (!charge(call, cost))
+		return -2;                         /* over the receive budget: refused */
+	call->header_charge += cost;
 	if (call->n_headers % 16 == 0)
 		call->headers = xrealloc(call->headers, (call->n_headers + 16) * sizeof *call->headers);
 	struct rpc_header *h = &call->headers[call->n_headers++];
@@ -410,6 +533,42 @@ void call_on_headers_done(struct rpc_call *call)
 
 static void deliver_half_close(struct rpc_call *call);
 
+/* What decoding one request may allocate. protobuf-c makes a structure and
+ * a string per map entry or repeated element: a message of 16 MiB can hold 8
+ * million empty label entries (2 bytes each on the wire) and decode into
+ * half a gigabyte. Real requests stay within a few times their size; this
+ * is 4 x max_recv_message_size, at least 64 MiB. The allocations are plain
+ * malloc (counted with their chunk overhead), so the message is freed, and
+ * rpc_call_take_bytes' buffers too, with free(). */
+struct decode_budget {
+	size_t used, limit;
+	bool over;
+};
+
+static size_t decode_limit(const struct rpc_server *s)
+{
+	size_t four = s->max_recv > SIZE_MAX / 4 ? SIZE_MAX : s->max_recv * 4;
+	return four > ((size_t)64 << 20) ? four : (size_t)64 << 20;
+}
+
+static void *decode_alloc(void *arg, size_t size)
+{
+	struct decode_budget *b = arg;
+	size_t cost = size + 16;   /* malloc's header and rounding, about */
+	if (b->over || cost > b->limit - b->used) {
+		b->over = true;
+		return NULL;
+	}
+	b->used += cost;
+	return xmalloc(size ? size : 1);
+}
+
+static void decode_free(void *arg, void *p)
+{
+	(void)arg;
+	free(p);
+}
+
 /* Gives the stream's window back for every byte received except, while the
  * input is held, those still buffered: the client can then have at most one
  * window of bytes in our buffer. */
@@ -454,8 +613,15 @@ static void dispatch_input(struct rpc_call *call)
 			refuse_input(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
 			goto drop_input;
 		}
-		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, n, msg);
+		struct decode_budget db = {.limit = decode_limit(call->conn->srv)};
+		ProtobufCAllocator alloc = {.alloc = decode_alloc, .free = decode_free, .allocator_data = &db};
+		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &alloc, n, msg);
 		frame_consume(&call->in, n);
+		if (req == NULL && db.over) {
+			refuse_input(call, UCD_RESOURCE_EXHAUSTED, "grpc: decoding the %s request of %zu bytes takes more "
+				     "than %zu bytes of memory", m->input->name, n, db.limit);
+			goto drop_input;
+		}
 		if (req == NULL) {
 			refuse_input(call, UCD_INTERNAL, "grpc: error unmarshalling request: invalid %s message",
 					m->input->name);
@@ -475,6 +641,10 @@ static void dispatch_input(struct rpc_call *call)
 	}
 out:
 	call->in_dispatch = false;
+	/* a long stream keeps no big empty buffer between its messages */
+	if (buf_avail(&call->in) == 0 && call->in.cap > RPC_CONN_GUARANTEED)
+		buf_free(&call->in);
+	account_input(call);
 	ack_input(call);
 	if (call->half_close_pending && !call->held && !call_is_done(call)) {
 		call->half_close_pending = false;
@@ -485,7 +655,40 @@ drop_input:
 	call->in_dispatch = false;
 	call->ignore_input = true;
 	buf_free(&call->in);
+	account_input(call);
 	ack_input(call);
+}
+
+/* A message the receive budget has no room for: its call ends with
+ * RESOURCE_EXHAUSTED and what it had buffered goes. */
+static void refuse_over_budget(struct rpc_call *call)
+{
+	struct rpc_conn *c = call->owner;
+	struct rpc_server *s = c->srv;
+	size_t need = input_need(call), have = call->charged - call->header_charge;
+	server_log_refusal(s, &s->refused_input,
+			   "grpc: refusing a request message of %zu bytes: receive buffers full (%zu of %zu bytes in "
+			   "use, %zu of %zu on its connection; [grpc] max_recv_buffer_size, max_conn_recv_buffer_size)",
+			   need - have, s->buffered, s->max_buffered, c->buffered, s->max_conn_buffered);
+	call->ignore_input = true;
+	refuse_input(call, UCD_RESOURCE_EXHAUSTED,
+		     "grpc: no room to receive a message of %zu bytes: the server buffers %zu of at most %zu bytes "
+		     "of requests, %zu of at most %zu for this connection", need - have, s->buffered, s->max_buffered,
+		     c->buffered, s->max_conn_buffered);
+	buf_free(&call->in);
+	account_input(call);
+	ack_input(call);
+}
+
+/* The rest of the frame being received is known: room for exactly that, not
+ * a doubling (a 15 MiB message costs 15 MiB). */
+static void in_append(struct rpc_call *call, const uint8_t *data, size_t len)
+{
+	size_t expect = call->scan > call->rx ? (size_t)(call->scan - call->rx) : 0;
+	if (expect > len)
+		buf_reserve_exact(&call->in, expect);
+	buf_append(&call->in, data, len);
+	call->rx += len;
 }
 
 void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
@@ -494,7 +697,9 @@ void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
 		ack_input(call);
 		return;
 	}
-	buf_append(&call->in, data, len);
+	in_append(call, data, len);
+	if (!account_input(call))
+		return refuse_over_budget(call);
 	dispatch_input(call);
 }
 
@@ -563,13 +768,30 @@ static void deliver_half_close(struct rpc_call *call)
 
 void call_on_stream_close(struct rpc_call *call)
 {
+	struct rpc_conn *c = call->conn;
 	list_del(&call->node);
+	c->n_calls--;
+	out_count(call, 0, buf_avail(&call->out) + call->out_reserved);   /* nothing is sent any more */
+	call->out_reserved = 0;
+	buf_free(&call->out);
 	call->conn = NULL;
 	stop_deadline(call);
+	buf_free(&call->in);   /* nor delivered */
+	account_input(call);
+	if (call->waiting_on != NULL)
+		server_wake_soon(call->waiting_on);   /* it hears that the call is over */
 	if (!call->finished && !call->cancelled) {
 		call->cancelled = true;
 		if (call->dispatched && call->method->on_cancel != NULL)
 			call->method->on_cancel(call);
+	}
+	if (call->refs - (call->deadline_closing ? 1 : 0) > 1 && call->owner != NULL) {
+		/* a handler still holds it */
+		list_add_tail(&c->orphans, &call->node);
+		c->n_orphans++;
+		call->orphan = true;
+	} else if (call->owner != NULL) {
+		call_forget_owner(call);   /* it goes with its last reference, soon */
 	}
 	rpc_call_unref(call);   /* the stream's reference */
 }
@@ -581,3 +803,42 @@ void rpc_call_set_data(struct rpc_call *call, void *data) { call->data = data; }
 void *rpc_call_data(const struct rpc_call *call) { return call->data; }
 bool rpc_call_done(const struct rpc_call *call) { return call_is_done(call); }
 size_t rpc_call_pending_bytes(const struct rpc_call *call) { return buf_avail(&call->out); }
+
+bool call_can_reserve(const struct rpc_call *call, size_t ahead, size_t more)
+{
+	if (call_is_done(call) || buf_avail(&call->out) > ahead)
+		return false;
+	/* what it has reserved now is given back if this one is made */
+	size_t keep = more < call->out_reserved ? more : call->out_reserved;
+	return server_out_fits(call->conn->srv, call->conn, more - keep);
+}
+
+bool rpc_call_reserve_send(struct rpc_call *call, size_t ahead, size_t more)
+{
+	if (!call_can_reserve(call, ahead, more))
+		return false;
+	size_t old = call->out_reserved;
+	call->out_reserved = more;
+	out_count(call, more, old);
+	return true;
+}
+
+bool rpc_call_when_can_send(struct rpc_call *call, size_t ahead, size_t more,
+			    void (*fn)(struct rpc_call *call, void *arg), void *arg)
+{
+	if (call_is_done(call))
+		return false;
+	struct rpc_server *s = call->conn->srv;
+	if (call->waiting_on == NULL) {
+		rpc_call_ref(call);
+		list_add_tail(&s->send_waiters, &call->waiter_node);
+		call->waiting_on = s;
+	}
+	call->can_send_fn = fn;
+	call->can_send_arg = arg;
+	call->can_send_ahead = ahead;
+	call->can_send_more = more;
+	if (call_can_reserve(call, ahead, more))
+		server_wake_soon(s);
+	return true;
+}

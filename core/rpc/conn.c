@@ -21,11 +21,26 @@ static struct rpc_call *stream_call(nghttp2_session *h2, int32_t id)
 	return nghttp2_session_get_stream_user_data(h2, id);
 }
 
+/* RST_STREAM(REFUSED_STREAM): the stream was not processed, a client may
+ * retry it (grpc-go does so by itself). */
+static int refuse_stream(nghttp2_session *h2, int32_t id)
+{
+	nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+	return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+}
+
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *user)
 {
 	struct rpc_conn *c = user;
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	if (c->n_calls + c->n_orphans >= RPC_MAX_LIVE_CALLS) {
+		server_log_refusal(c->srv, &c->srv->refused_streams,
+				   "grpc: refusing a stream: its connection has %zu calls open and %zu more whose client "
+				   "reset them while their work goes on (at most %d)",
+				   c->n_calls, c->n_orphans, RPC_MAX_LIVE_CALLS);
+		return refuse_stream(h2, f->hd.stream_id);
+	}
 	struct rpc_call *call = call_new(c, f->hd.stream_id);
 	nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, call);
 	return 0;
@@ -39,15 +54,34 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 	struct rpc_call *call = stream_call(h2, f->hd.stream_id);
 	if (call == NULL)
 		return 0;
-	if (call_on_header(call, name, nlen, value, vlen) < 0)
+	int r = call_on_header(call, name, nlen, value, vlen);
+	if (r == -2) {
+		struct rpc_server *s = call->owner->srv;
+		server_log_refusal(s, &s->refused_input,
+				   "grpc: refusing a stream: receive buffers full for its headers (%zu of %zu bytes in use, "
+				   "%zu of %zu on its connection)", s->buffered, s->max_buffered, call->owner->buffered,
+				   s->max_conn_buffered);
+		return refuse_stream(h2, f->hd.stream_id);
+	}
+	if (r < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* RST_STREAM this one */
 	return 0;
 }
 
+static void final_goaway(struct rpc_conn *c);
+static const uint8_t idle_ping[8];
+
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
 {
+	struct rpc_conn *c = user;
 	struct rpc_call *call;
 	switch (f->hd.type) {
+	case NGHTTP2_PING:
+		/* the client has read our idle announcement (see on_timer) */
+		if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->draining && !c->goaway_final &&
+		    memcmp(f->ping.opaque_data, idle_ping, sizeof idle_ping) == 0)
+			final_goaway(c);
+		break;
 	case NGHTTP2_HEADERS:
 		call = stream_call(h2, f->hd.stream_id);
 		if (call == NULL)
@@ -127,12 +161,23 @@ int conn_setup_callbacks(struct rpc_server *srv)
 	nghttp2_option_set_max_outbound_ack(srv->h2_options, 1000);
 	nghttp2_option_set_max_settings(srv->h2_options, 64);
 	nghttp2_option_set_no_auto_window_update(srv->h2_options, 1);
+	/* CVE-2023-44487, "rapid reset": past a burst of 1000, at most 33
+	 * RST_STREAM a second from a client, else GOAWAY (nghttp2's defence,
+	 * in Debian's 1.52.0-1+deb12u1 and upstream 1.57; set here so that it
+	 * does not hang on the library's defaults). The work that reset
+	 * streams leave behind is bounded by RPC_MAX_LIVE_CALLS. */
+	nghttp2_option_set_stream_reset_rate_limit(srv->h2_options, 1000, 33);
+	/* CVE-2024-28182: at most 8 CONTINUATION frames after a HEADERS (64 KiB
+	 * of headers take 4 of the default 16 KiB frames). */
+	nghttp2_option_set_max_continuations(srv->h2_options, 8);
 	return 0;
 }
 
 static void conn_closed(uv_handle_t *h)
 {
 	struct rpc_conn *c = h->data;
+	if (--c->handles > 0)
+		return;   /* the pipe's and the timer's close callbacks: the second one frees */
 	struct rpc_server *srv = c->srv;
 	/* The session is gone with the socket: every open call ends here. */
 	struct list *pos, *tmp;
@@ -141,6 +186,8 @@ static void conn_closed(uv_handle_t *h)
 		nghttp2_session_set_stream_user_data(c->h2, call->stream_id, NULL);
 		call_on_stream_close(call);
 	}
+	while (!list_empty(&c->orphans))
+		call_forget_owner(list_first_entry(&c->orphans, struct rpc_call, node));
 	nghttp2_session_del(c->h2);
 	buf_free(&c->out);
 	free(c->inflight);
@@ -157,6 +204,7 @@ void conn_close(struct rpc_conn *c)
 	c->closing = true;
 	c->srv->pending_closes++;
 	uv_close((uv_handle_t *)&c->pipe, conn_closed);
+	uv_close((uv_handle_t *)&c->timer, conn_closed);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -168,7 +216,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 static void set_reading(struct rpc_conn *c, bool on)
 {
-	if (c->closing || c->reading == on)
+	if (c->closing || c->refused || c->reading == on)
 		return;
 	c->reading = on;
 	if (on)
@@ -239,6 +287,10 @@ void conn_flush(struct rpc_conn *c)
 		set_reading(c, uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) < RPC_OUT_HIGH_WATER);
 		return;
 	}
+	if (c->refused) {   /* its GOAWAY is written */
+		conn_close(c);
+		return;
+	}
 	set_reading(c, true);
 	if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
 		conn_close(c);
@@ -253,6 +305,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	}
 	if (nread == 0)
 		return;
+	c->last_active = uv_now(c->srv->loop);
 	c->in_recv = true;
 	ssize_t r = nghttp2_session_mem_recv(c->h2, (const uint8_t *)b->base, (size_t)nread);
 	c->in_recv = false;
@@ -269,22 +322,94 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	conn_flush(c);
 }
 
+/* Idle connections are closed gracefully, as grpc-go's MaxConnectionIdle
+ * does: a GOAWAY that announces the end without refusing anything yet
+ * (last stream 2^31-1) and a PING; once the PING's ACK shows that the
+ * client has read the announcement (and so opens no more streams here),
+ * the final GOAWAY, and the connection closes when its streams are done.
+ * A client that started a call before it read the announcement is
+ * answered normally. grpcio reads an idle channel only every few seconds
+ * (its backup poller): closing at once would fail the call it makes
+ * meanwhile with "broken pipe". Without the ACK, the final GOAWAY goes
+ * after RPC_IDLE_GRACE_MS, and the connection is closed after as long
+ * again. */
+static const uint8_t idle_ping[8] = {'u', 'c', 'd', '-', 'i', 'd', 'l', 'e'};
+
+static void final_goaway(struct rpc_conn *c)
+{
+	static const char why[] = "idle";
+	c->goaway_final = true;
+	nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
+			      NGHTTP2_NO_ERROR, (const uint8_t *)why, sizeof why - 1);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct rpc_conn *c = t->data;
+	struct rpc_server *srv = c->srv;
+	if (c->closing)
+		return;
+	if (c->draining) {
+		if (c->goaway_final) {
+			log_debug("rpc: closing an idle connection that its client did not close after GOAWAY");
+			conn_close(c);
+			return;
+		}
+		final_goaway(c);
+		uv_timer_start(&c->timer, on_timer, RPC_IDLE_GRACE_MS, 0);
+		conn_flush(c);
+		return;
+	}
+	uint64_t quiet = uv_now(srv->loop) - c->last_active;
+	if (c->n_calls > 0 || quiet < srv->idle_ms) {
+		uv_timer_start(&c->timer, on_timer, c->n_calls > 0 ? srv->idle_ms : srv->idle_ms - quiet, 0);
+		return;
+	}
+	log_debug("rpc: connection idle for %llu s: GOAWAY", (unsigned long long)(quiet / 1000));
+	c->draining = true;
+	nghttp2_submit_shutdown_notice(c->h2);
+	nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, idle_ping);
+	uv_timer_start(&c->timer, on_timer, RPC_IDLE_GRACE_MS, 0);
+	conn_flush(c);
+}
+
+/* One connection over max_connections: GOAWAY(ENHANCE_YOUR_CALM) with the
+ * reason, and closed once that is written; nothing is read from it. */
+static void refuse_connection(struct rpc_conn *c)
+{
+	struct rpc_server *srv = c->srv;
+	c->refused = true;
+	server_log_refusal(srv, &srv->refused_conns, "grpc: refusing a connection: %zu are open, at most %zu "
+			   "([grpc] max_connections)", srv->n_conns - 1, srv->max_conns);
+	static const char why[] = "too many connections";
+	nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, NULL, 0);
+	nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)why,
+			      sizeof why - 1);
+	conn_flush(c);
+}
+
 void conn_accept(struct rpc_server *srv)
 {
 	struct rpc_conn *c = xcalloc(1, sizeof *c);
 	c->srv = srv;
 	list_init(&c->calls);
+	list_init(&c->orphans);
 	uv_pipe_init(srv->loop, &c->pipe, 0);
-	c->pipe.data = c;
+	uv_timer_init(srv->loop, &c->timer);
+	c->pipe.data = c->timer.data = c;
+	c->handles = 2;
 	list_add_tail(&srv->conns, &c->node);
 	srv->n_conns++;
+	if (nghttp2_session_server_new2(&c->h2, srv->callbacks, c, srv->h2_options) != 0)
+		oom();
 	if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->pipe) < 0) {
-		nghttp2_session_server_new2(&c->h2, srv->callbacks, c, srv->h2_options);
 		conn_close(c);
 		return;
 	}
-	if (nghttp2_session_server_new2(&c->h2, srv->callbacks, c, srv->h2_options) != 0)
-		oom();
+	if (srv->max_conns > 0 && srv->n_conns > srv->max_conns) {
+		refuse_connection(c);
+		return;
+	}
 	nghttp2_settings_entry iv[] = {
 		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, RPC_MAX_CONCURRENT_STREAMS},
 		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, RPC_WINDOW_SIZE},
@@ -292,6 +417,9 @@ void conn_accept(struct rpc_server *srv)
 	};
 	nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_LEN(iv));
 	nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, RPC_WINDOW_SIZE);
+	c->last_active = uv_now(srv->loop);
+	if (srv->idle_ms > 0)
+		uv_timer_start(&c->timer, on_timer, srv->idle_ms, 0);
 	set_reading(c, true);
 	conn_flush(c);
 }

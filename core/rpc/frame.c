@@ -1,12 +1,17 @@
 #include "rpc/frame.h"
 
+uint32_t frame_length(const uint8_t hdr[GRPC_FRAME_HEADER])
+{
+	return (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
+}
+
 enum frame_result frame_next(const struct buf *in, size_t max, const uint8_t **msg, size_t *len)
 {
 	size_t avail = buf_avail(in);
 	if (avail < GRPC_FRAME_HEADER)
 		return FRAME_NEED_MORE;
 	const uint8_t *p = in->data + in->off;
-	uint32_t n = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+	uint32_t n = frame_length(p);
 	if (p[0] > 1)
 		return FRAME_BAD_FLAG;
 	if (p[0] == 1)

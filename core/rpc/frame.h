@@ -22,6 +22,8 @@ enum frame_result {
  * Never reads past buf_avail(in); the length check happens on the header, so
  * an oversized message is refused before its body is buffered. */
 enum frame_result frame_next(const struct buf *in, size_t max, const uint8_t **msg, size_t *len);
+/* The length a frame header declares. */
+uint32_t frame_length(const uint8_t hdr[GRPC_FRAME_HEADER]);
 /* Drops the message frame_next returned. */
 void frame_consume(struct buf *in, size_t len);
 /* Writes the 5-byte header for a message of `len` bytes. */

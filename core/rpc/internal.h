@@ -8,10 +8,27 @@
 
 /* Per-connection limits that keep one client from hurting the others. */
 #define RPC_MAX_CONCURRENT_STREAMS 256
+/* Calls of one connection at once, counting those whose stream is gone
+ * but whose handler still works for them (a client that resets a stream
+ * does not get its slot back before the work ends: "rapid reset"). */
+#define RPC_MAX_LIVE_CALLS RPC_MAX_CONCURRENT_STREAMS
 #define RPC_MAX_HEADER_BYTES (64 * 1024)   /* all request headers of one stream */
 #define RPC_OUT_HIGH_WATER (1024 * 1024)   /* stop reading a peer that does not read us */
 #define RPC_WINDOW_SIZE (1024 * 1024)      /* HTTP/2 receive window, stream and connection */
 #define RPC_LISTEN_BACKLOG 4096            /* the kernel caps it at net.core.somaxconn, as Go's listeners do */
+/* What every connection may buffer whatever the others hold: a client on a
+ * fresh connection can always make a small call while the budget is full. */
+#define RPC_CONN_GUARANTEED (64 * 1024)
+/* An idle connection is told GOAWAY, then closed this long after unless its
+ * client closes it first. */
+#define RPC_IDLE_GRACE_MS 10000
+/* At most one log line per this many ms for each kind of refusal. */
+#define RPC_REFUSAL_LOG_MS 10000
+
+struct rpc_refusals {              /* rate-limited log of one kind of refusal */
+	uint64_t last_log;         /* uv_now of the last line */
+	size_t since;              /* refusals not logged yet */
+};
 
 struct rpc_server {
 	uv_loop_t *loop;
@@ -21,6 +38,21 @@ struct rpc_server {
 	size_t max_recv, max_send;
 	int uid, gid;
 	unsigned mode;
+	/* Request bytes buffered (partial and undelivered messages, headers),
+	 * in all and per connection; see call.c, "the receive budget". */
+	size_t max_buffered, max_conn_buffered, buffered;
+	/* Response bytes queued in calls and not yet taken by nghttp2 (the
+	 * send budget: call.c, rpc_call_send), in all and per connection. */
+	size_t max_out, max_conn_out, out_buffered;
+	/* Calls waiting in rpc_call_when_can_send; woken from `wake`, an idle
+	 * handle started when output drains, so never inside nghttp2 or a
+	 * handler. Closed last in rpc_server_close. */
+	struct list send_waiters;
+	uv_idle_t wake;
+	bool wake_open;
+	size_t max_conns;
+	uint64_t idle_ms;              /* 0: connections are never closed for idleness */
+	struct rpc_refusals refused_conns, refused_streams, refused_input, refused_output;
 	/* Sorted by path after each register, looked up with bsearch. */
 	const struct rpc_method **methods;
 	size_t n_methods;
@@ -39,13 +71,28 @@ struct rpc_server {
 struct rpc_conn {
 	struct rpc_server *srv;
 	uv_pipe_t pipe;
+	uv_timer_t timer;              /* idleness, then the grace after GOAWAY */
+	int handles;                   /* of pipe and timer, not closed yet */
 	struct list node;              /* in srv->conns */
 	nghttp2_session *h2;
 	struct list calls;             /* open streams */
+	size_t n_calls;
+	/* Calls whose stream closed while a handler still holds them; they
+	 * count against RPC_MAX_LIVE_CALLS and keep their charges here until
+	 * they are freed or the connection closes. */
+	struct list orphans;
+	size_t n_orphans;
+	size_t buffered;               /* what its calls have charged */
+	size_t out_buffered;           /* its calls' queued responses */
+	uint64_t last_active;          /* uv_now when bytes last came in */
 	struct buf out;                /* bytes from nghttp2 waiting to be written */
 	uv_write_t write_req;
 	uint8_t *inflight;             /* buffer of the write in progress */
 	bool writing, reading, closing, in_recv;
+	bool out_blocked;              /* the peer does not read: we stop reading it */
+	bool draining;                 /* idle: GOAWAY announced (conn.c, on_timer) */
+	bool goaway_final;             /* ... and the final GOAWAY sent */
+	bool refused;                  /* over max_connections: GOAWAY, then close */
 };
 
 struct rpc_header {
@@ -55,7 +102,12 @@ struct rpc_header {
 struct rpc_call {
 	int refs;
 	struct rpc_conn *conn;         /* NULL once the stream is gone */
-	struct list node;              /* in conn->calls */
+	/* The connection its charges are on: conn, then (an orphan) until
+	 * that connection closes; NULL after. */
+	struct rpc_conn *owner;
+	size_t charged;                /* bytes charged to owner and its server */
+	size_t header_charge;          /* the headers' part of it */
+	struct list node;              /* in owner->calls, then in owner->orphans */
 	int32_t stream_id;
 	const struct rpc_method *method;
 	struct rpc_header *headers;
@@ -65,6 +117,7 @@ struct rpc_call {
 	struct buf out;                /* framed response messages not yet in DATA frames */
 	size_t n_received;
 	uv_timer_t *deadline;          /* from grpc-timeout; freed in its close callback */
+	bool deadline_closing;         /* its close callback (and reference) is still due */
 	uint64_t started;              /* uv_hrtime() at its headers, for the trace log only */
 	void *data;
 	int status;
@@ -82,12 +135,28 @@ struct rpc_call {
 	bool in_dispatch;              /* inside the dispatch loop (no recursion) */
 	bool half_close_pending;       /* END_STREAM arrived while held */
 	size_t unacked;                /* bytes received, stream window not yet given back */
+	/* Stream offsets of the request body: bytes received into `in`, and
+	 * where the next gRPC frame header starts (frames are charged whole
+	 * as soon as their header is in). */
+	uint64_t rx, scan;
+	bool scan_stopped;             /* a frame over max_recv: dispatch refuses it */
+	bool orphan;                   /* in owner->orphans */
+	size_t out_reserved;           /* rpc_call_reserve_send: counted, not queued yet */
+	/* rpc_call_when_can_send: the waiter, in srv->send_waiters */
+	void (*can_send_fn)(struct rpc_call *call, void *arg);
+	void *can_send_arg;
+	size_t can_send_ahead, can_send_more;
+	struct rpc_server *waiting_on;
+	struct list waiter_node;
 };
 
 /* conn.c */
 /* Gives `n` bytes of a stream's receive window back to the peer (sent at
  * once unless nghttp2 is busy receiving: then with the next flush). */
 void conn_consume_stream(struct rpc_conn *c, int32_t stream_id, size_t n);
+/* Logs a refusal at most every RPC_REFUSAL_LOG_MS, with the count since. */
+void server_log_refusal(struct rpc_server *s, struct rpc_refusals *r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void conn_accept(struct rpc_server *srv);
 void conn_flush(struct rpc_conn *c);
 void conn_close(struct rpc_conn *c);
@@ -104,8 +173,16 @@ void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len);
 void call_on_half_close(struct rpc_call *call);
 /* The stream is gone (closed or reset, or the connection died). */
 void call_on_stream_close(struct rpc_call *call);
+/* The connection closes: the orphans stop counting on it. */
+void call_forget_owner(struct rpc_call *call);
 ssize_t call_read_data(struct rpc_call *call, uint8_t *buf, size_t length, uint32_t *flags);
 
 /* server.c */
+/* Output drained (or a call ended): waiters get a look on the next turn. */
+void server_wake_soon(struct rpc_server *s);
+/* call.c: whether rpc_call_reserve_send(call, ahead, more) would succeed. */
+bool call_can_reserve(const struct rpc_call *call, size_t ahead, size_t more);
+/* Whether `n` more response bytes fit the send budget of connection `c`. */
+bool server_out_fits(const struct rpc_server *s, const struct rpc_conn *c, size_t n);
 const struct rpc_method *server_find_method(const struct rpc_server *s, const char *path);
 void server_handle_closed(struct rpc_server *s);

@@ -71,7 +71,31 @@ struct rpc_server_opts {
 	unsigned mode;             /* socket mode, e.g. 0660 */
 	size_t max_recv_message_size;  /* containerd's default: 16 MiB */
 	size_t max_send_message_size;
+	/* The receive budget: request bytes buffered across all connections
+	 * and on one connection (0: the defaults below). A message is charged
+	 * whole when its length prefix arrives; one that does not fit ends its
+	 * call with RESOURCE_EXHAUSTED. Each is raised to hold one message of
+	 * max_recv_message_size. Every connection may also use
+	 * RPC_CONN_GUARANTEED (64 KiB) beyond the total. docs/grpc.md. */
+	size_t max_recv_buffer, max_conn_recv_buffer;
+	/* The send budget: response bytes queued for clients that have not
+	 * taken them yet (0: the defaults below). A response that does not
+	 * fit ends its call with RESOURCE_EXHAUSTED; server streams that can
+	 * wait use rpc_call_can_send. Raised to hold one message of
+	 * max_send_message_size. */
+	size_t max_send_buffer, max_conn_send_buffer;
+	/* Connections at once; one more gets GOAWAY and is closed. 0: no cap.
+	 * Lowered to half the RLIMIT_NOFILE soft limit. */
+	size_t max_connections;
+	/* A connection without open streams that sends nothing this long gets
+	 * GOAWAY (NO_ERROR) and is closed. 0: never. */
+	uint64_t idle_timeout_ms;
 };
+
+#define RPC_DEFAULT_MAX_RECV_BUFFER ((size_t)256 << 20)
+#define RPC_DEFAULT_MAX_CONN_RECV_BUFFER ((size_t)64 << 20)
+#define RPC_DEFAULT_MAX_SEND_BUFFER ((size_t)256 << 20)
+#define RPC_DEFAULT_MAX_CONN_SEND_BUFFER ((size_t)64 << 20)
 
 /* Binds and listens. A stale socket (a file nobody accepts on) is replaced; a
  * socket another live server accepts on makes this fail with a message
@@ -88,6 +112,8 @@ void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg);
 void rpc_server_free(struct rpc_server *s);
 /* Connections and calls currently open, for tests and introspection. */
 size_t rpc_server_connections(const struct rpc_server *s);
+/* Request bytes buffered now (the receive budget's use), for tests. */
+size_t rpc_server_buffered(const struct rpc_server *s);
 /* `fn` runs on the loop at the start of every call (the daemon's idle
  * detection); NULL to stop. */
 void rpc_server_on_call(struct rpc_server *s, void (*fn)(void *arg), void *arg);
@@ -96,11 +122,29 @@ void rpc_server_on_call(struct rpc_server *s, void (*fn)(void *arg), void *arg);
 
 /* Queues one response message. Streaming sends are buffered: a server stream
  * whose client does not read is bounded by rpc_call_pending_bytes(), which a
- * producer checks (events drop a subscriber past a limit). A message over
- * max_send_message_size ends the call with RESOURCE_EXHAUSTED right here,
- * without on_cancel (the handler is in the middle of its own code): a
- * handler that keeps state checks rpc_call_done() after sending. */
+ * producer checks (events drop a subscriber past a limit), or paced with
+ * rpc_call_can_send. A message over max_send_message_size, or one that does
+ * not fit the send budget (responses queued for clients that do not take
+ * them), ends the call with RESOURCE_EXHAUSTED right here, without
+ * on_cancel (the handler is in the middle of its own code): a handler that
+ * keeps state checks rpc_call_done() after sending. */
 void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg);
+/* For server streams that can wait for their client (Content.Read, long
+ * Lists): when at most `ahead` bytes of this call wait to be sent and `more`
+ * bytes fit the send budget, reserves those `more` bytes for the call (in
+ * place of what it had reserved) and returns true: the next messages it
+ * sends use the reservation, so producers working at once cannot together
+ * overshoot the budget. What is left of it goes when the call ends. False
+ * (nothing reserved) otherwise, and once the call is done. */
+bool rpc_call_reserve_send(struct rpc_call *call, size_t ahead, size_t more);
+/* Runs fn(call, arg) once, on the loop on a later turn (never from inside
+ * an rpc_* function), when rpc_call_reserve_send(call, ahead, more) may
+ * succeed or the call has ended meanwhile: fn tries again. Holds a
+ * reference on the call until then. One waiter per call (a second call
+ * replaces the first's fn). Returns false, registering nothing, when the
+ * call is already done: the caller ends its work itself. */
+bool rpc_call_when_can_send(struct rpc_call *call, size_t ahead, size_t more,
+			    void (*fn)(struct rpc_call *call, void *arg), void *arg);
 /* Ends the call with a status; message is printf-style (may be NULL for OK). */
 void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* rpc_call_send(msg) then rpc_call_finish(UCD_OK). */

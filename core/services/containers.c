@@ -89,16 +89,18 @@ static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n
 	rpc_call_reply(call, &resp.base);
 }
 
-/* One ListContainerMessage per container. */
+static void send_one(struct rpc_call *call, ProtobufCMessage **items, size_t n)
+{
+	Containerd__Services__Containers__V1__ListContainerMessage m =
+		CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINER_MESSAGE__INIT;
+	m.container = (Container *)items[0];
+	rpc_call_send(call, &m.base);
+}
+
+/* One ListContainerMessage per container, as fast as the client reads. */
 static void reply_stream(struct rpc_call *call, ProtobufCMessage **items, size_t n)
 {
-	for (size_t i = 0; i < n && !rpc_call_done(call); i++) {
-		Containerd__Services__Containers__V1__ListContainerMessage m =
-			CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINER_MESSAGE__INIT;
-		m.container = (Container *)items[i];
-		rpc_call_send(call, &m.base);
-	}
-	rpc_call_finish(call, UCD_OK, NULL);
+	svc_stream_paced(call, items, n, 1, send_one);
 }
 
 static void c_list(struct rpc_call *call, const ProtobufCMessage *msg)

@@ -151,22 +151,22 @@ static bool info_field(void *obj, const char *const *path, size_t n, const char 
 /* containerd sends the infos in blocks of 100, without updated_at. */
 #define LIST_BLOCK 100
 
+static void send_block(struct rpc_call *call, ProtobufCMessage **items, size_t n)
+{
+	Containerd__Services__Content__V1__ListContentResponse resp =
+		CONTAINERD__SERVICES__CONTENT__V1__LIST_CONTENT_RESPONSE__INIT;
+	resp.info = (ContentInfo **)items;
+	resp.n_info = n;
+	for (size_t k = 0; k < n; k++) {
+		md_free(resp.info[k]->updated_at);
+		resp.info[k]->updated_at = NULL;
+	}
+	rpc_call_send(call, &resp.base);
+}
+
 static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n)
 {
-	for (size_t i = 0; i < n; i += LIST_BLOCK) {
-		Containerd__Services__Content__V1__ListContentResponse resp =
-			CONTAINERD__SERVICES__CONTENT__V1__LIST_CONTENT_RESPONSE__INIT;
-		resp.info = (ContentInfo **)items + i;
-		resp.n_info = n - i < LIST_BLOCK ? n - i : LIST_BLOCK;
-		for (size_t k = 0; k < resp.n_info; k++) {
-			md_free(resp.info[k]->updated_at);
-			resp.info[k]->updated_at = NULL;
-		}
-		rpc_call_send(call, &resp.base);
-		if (rpc_call_done(call))
-			return;
-	}
-	rpc_call_finish(call, UCD_OK, NULL);
+	svc_stream_paced(call, items, n, LIST_BLOCK, send_block);
 }
 
 static int read_all(struct md_db *db, const char *ns, ProtobufCMessage ***out, size_t *n, struct ucd_error **err)
@@ -487,8 +487,7 @@ static struct rpc_method methods[] = {
 	{ RPC_METHOD(C_SVC "Delete", RPC_UNARY,
 		     &containerd__services__content__v1__delete_content_request__descriptor, true, c_delete) },
 	{ RPC_METHOD(C_SVC "Read", RPC_SERVER_STREAMING,
-		     &containerd__services__content__v1__read_content_request__descriptor, true, csvc_read),
-	  .on_cancel = csvc_read_cancel },
+		     &containerd__services__content__v1__read_content_request__descriptor, true, csvc_read) },
 	{ RPC_METHOD(C_SVC "Status", RPC_UNARY, &containerd__services__content__v1__status_request__descriptor, true,
 		     c_status) },
 	{ RPC_METHOD(C_SVC "ListStatuses", RPC_UNARY,

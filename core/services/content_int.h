@@ -54,4 +54,3 @@ void csvc_write_half_close(struct rpc_call *call);
 void csvc_write_cancel(struct rpc_call *call);
 void csvc_write_input_error(struct rpc_call *call, struct ucd_error *e);
 void csvc_read(struct rpc_call *call, const ProtobufCMessage *msg);
-void csvc_read_cancel(struct rpc_call *call);

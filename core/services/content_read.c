@@ -1,7 +1,10 @@
 /* Content.Read: a blob streamed in chunks of 1 MiB (containerd's buffer
  * size), read from the plugin on the thread pool a few chunks ahead, and
- * paced by the client: while more than READ_AHEAD bytes wait to be sent,
- * reading pauses. */
+ * paced by the client: while more than READ_AHEAD bytes wait to be sent, or
+ * the server's send budget has no room for another batch, reading pauses
+ * until the rpc layer says it can go on (rpc_call_when_can_send), so a
+ * client that reads slowly, or not at all, costs at most one batch and
+ * READ_AHEAD, and no polling. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +16,10 @@
 #define CHUNK (1u << 20)
 #define BATCH 4                       /* chunks per trip to the thread pool */
 #define READ_AHEAD (4u * CHUNK)       /* unsent bytes before reading pauses */
-#define PAUSE_MS 2
+#define BATCH_BYTES (BATCH * (CHUNK + 64))   /* a batch's responses, framing included */
 
 struct reader {
 	uv_work_t work;
-	uv_timer_t timer;
 	struct rpc_call *call;
 	struct csvc *s;
 	char *digest;
@@ -30,9 +32,8 @@ struct reader {
 	struct ucd_error *err;
 };
 
-static void reader_free(uv_handle_t *h)
+static void reader_free(struct reader *rd)
 {
-	struct reader *rd = h->data;
 	rpc_call_set_data(rd->call, NULL);
 	rpc_call_unref(rd->call);
 	free(rd->digest);
@@ -61,6 +62,7 @@ static void read_work(uv_work_t *w)
 	int64_t want = rd->end - rd->pos;
 	if (want > (int64_t)(BATCH * CHUNK))
 		want = BATCH * CHUNK;
+	rd->buf = xmalloc((size_t)want);   /* per trip: a paused reader holds none */
 	rd->got = 0;
 	while ((int64_t)rd->got < want) {
 		ssize_t n = s->ops->reader_read_at(s->self, rd->r, rd->buf + rd->got, (size_t)want - rd->got,
@@ -80,8 +82,7 @@ static void read_next(struct reader *rd);
 static void close_done(uv_work_t *w, int status)
 {
 	(void)status;
-	struct reader *rd = w->data;
-	uv_close((uv_handle_t *)&rd->timer, reader_free);
+	reader_free(w->data);
 }
 
 /* Ends the call (if it is not over) and closes the reader on the pool. */
@@ -95,9 +96,9 @@ static void read_end(struct reader *rd, struct ucd_error *e)
 	uv_queue_work(rd->s->ctx->loop, &rd->work, read_work, close_done);
 }
 
-static void on_pause_over(uv_timer_t *t)
+static void on_can_send(struct rpc_call *call, void *arg)
 {
-	read_next(t->data);
+	read_next(arg);
 }
 
 static void read_done(uv_work_t *w, int status)
@@ -127,6 +128,8 @@ static void read_done(uv_work_t *w, int status)
 		rpc_call_send(rd->call, &resp.base);
 		rd->sent += (int64_t)resp.data.len;
 	}
+	free(rd->buf);
+	rd->buf = NULL;
 	rd->pos += (int64_t)rd->got;
 	read_next(rd);
 }
@@ -135,8 +138,9 @@ static void read_next(struct reader *rd)
 {
 	if (rpc_call_done(rd->call) || rd->pos >= rd->end)
 		return read_end(rd, NULL);
-	if (rpc_call_pending_bytes(rd->call) > READ_AHEAD) {
-		uv_timer_start(&rd->timer, on_pause_over, PAUSE_MS, 0);
+	if (!rpc_call_reserve_send(rd->call, READ_AHEAD, BATCH_BYTES)) {
+		if (!rpc_call_when_can_send(rd->call, READ_AHEAD, BATCH_BYTES, on_can_send, rd))
+			read_end(rd, NULL);   /* the call is over */
 		return;
 	}
 	uv_queue_work(rd->s->ctx->loop, &rd->work, read_work, read_done);
@@ -176,26 +180,12 @@ void csvc_read(struct rpc_call *call, const ProtobufCMessage *msg)
 		return rpc_call_finish(call, UCD_OK, NULL);
 	struct reader *rd = xcalloc(1, sizeof *rd);
 	rd->work.data = rd;
-	rd->timer.data = rd;
-	uv_timer_init(s->ctx->loop, &rd->timer);
 	rd->call = call;
 	rd->s = s;
 	rd->digest = xstrdup(req->digest);
 	rd->pos = offset;
 	rd->end = offset + n;
-	rd->buf = xmalloc(n < (int64_t)(BATCH * CHUNK) ? (size_t)n : BATCH * CHUNK);
 	rpc_call_ref(call);
 	rpc_call_set_data(call, rd);
-	uv_queue_work(s->ctx->loop, &rd->work, read_work, read_done);
-}
-
-void csvc_read_cancel(struct rpc_call *call)
-{
-	/* the reader notices at its next step (rpc_call_done) and cleans up;
-	 * a pause timer is cut short */
-	struct reader *rd = rpc_call_data(call);
-	if (rd != NULL && !rd->closing && uv_is_active((uv_handle_t *)&rd->timer)) {
-		uv_timer_stop(&rd->timer);
-		read_end(rd, NULL);
-	}
+	read_next(rd);
 }

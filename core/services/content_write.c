@@ -70,7 +70,7 @@ struct wstate {
 	int r_action;
 	int64_t r_offset, r_total, r_started, r_updated;
 	bool r_times;
-	char r_digest[72];
+	char r_digest[136];     /* "sha512:" and 128 hex digits fit (a shared ingest of such a blob) */
 	char *committed;        /* the plugin committed this digest (metadata pending) */
 	bool in_mutation;       /* between gc_mutation_begin and _end */
 

@@ -138,12 +138,26 @@ static bool ready(struct dsvc *s, struct rpc_call *call)
 	return false;
 }
 
-static void start(struct job *j, uv_work_cb work, uv_after_work_cb done)
+/* A job holds its call from the handler on, before it waits anywhere (the
+ * collector's gate, the pool): a client that leaves meanwhile frees the call
+ * only when the job lets go of it, and its on_cancel finds the job. */
+static struct job *job_new(struct rpc_call *call, struct dsvc *s)
 {
+	struct job *j = xcalloc(1, sizeof *j);
 	j->work.data = j;
-	rpc_call_ref(j->call);
-	rpc_call_set_data(j->call, j);
-	uv_queue_work(j->s->ctx->loop, &j->work, work, done);
+	j->call = call;
+	j->s = s;
+	rpc_call_ref(call);
+	rpc_call_set_data(call, j);
+	return j;
+}
+
+/* The job is over: the call forgets it and the job its call. */
+static void job_end(struct job *j)
+{
+	rpc_call_set_data(j->call, NULL);
+	rpc_call_unref(j->call);
+	job_free(j);
 }
 
 /* --- Apply ------------------------------------------------------------------------- */
@@ -191,10 +205,15 @@ static int apply_onto(struct job *j, struct blob *b)
 	const struct tempmount_spec *m = j->mounts.n == 1 ? &j->mounts.v[0] : NULL;
 	if (m != NULL && strcmp(m->type, "overlay") == 0 && option_value(m, "upperdir=") != NULL) {
 		autofree char *lower = xstrdup(option_value(m, "lowerdir=") ? option_value(m, "lowerdir=") : "");
-		const char *parents[128];
+		/* every lower directory: a directory the layer creates in the
+		 * upper one takes its mode and owner from the first lower one
+		 * that has it (a fixed array of 128 used to drop the rest) */
+		size_t cap = 1;
+		for (const char *c = lower; *c; c++)
+			cap += *c == ':';
+		autofree const char **parents = xcalloc(cap, sizeof *parents);
 		size_t n = 0;
-		for (char *save = NULL, *p = strtok_r(lower, ":", &save); p != NULL && n < ARRAY_LEN(parents);
-		     p = strtok_r(NULL, ":", &save))
+		for (char *save = NULL, *p = strtok_r(lower, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save))
 			parents[n++] = p;
 		o.mode = DIFF_APPLY_OVERLAY;
 		o.userxattr = has_option(m, "userxattr");
@@ -238,7 +257,6 @@ static void apply_work(uv_work_t *w)
 static void apply_done(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
-	rpc_call_set_data(j->call, NULL);
 	if (j->err != NULL) {
 		rpc_call_fail(j->call, steal(j->err));
 	} else {
@@ -250,8 +268,7 @@ static void apply_done(uv_work_t *w, int status)
 		resp.applied = &d;
 		rpc_call_reply(j->call, &resp.base);
 	}
-	rpc_call_unref(j->call);
-	job_free(j);
+	job_end(j);
 }
 
 static void d_apply(struct rpc_call *call, const ProtobufCMessage *msg)
@@ -281,13 +298,11 @@ static void d_apply(struct rpc_call *call, const ProtobufCMessage *msg)
 	if (diff_media_type_compression(req->diff->media_type, &comp, &e) < 0)
 		return rpc_call_fail(call, e);
 
-	struct job *j = xcalloc(1, sizeof *j);
-	j->call = call;
-	j->s = s;
+	struct job *j = job_new(call, s);
 	j->digest = xstrdup(req->diff->digest);
 	j->comp = comp;
 	j->mounts = mounts_copy(req->mounts, req->n_mounts);
-	start(j, apply_work, apply_done);
+	uv_queue_work(s->ctx->loop, &j->work, apply_work, apply_done);
 }
 
 /* --- Diff ---------------------------------------------------------------------------- */
@@ -392,7 +407,6 @@ static void diff_done(uv_work_t *w, int status)
 	struct job *j = w->data;
 	struct md_db *db = j->s->ctx->db;
 	struct ucd_error *e = NULL;
-	rpc_call_set_data(j->call, NULL);
 	if (j->err != NULL) {
 		rpc_call_fail(j->call, steal(j->err));
 	} else if (svc_tx_begin(j->call, db)) {
@@ -411,14 +425,18 @@ static void diff_done(uv_work_t *w, int status)
 		}
 	}
 	gc_mutation_end(j->s->ctx->gc);
-	rpc_call_unref(j->call);
-	job_free(j);
+	job_end(j);
 }
 
 static void diff_go(void *arg)
 {
 	struct job *j = arg;
-	start(j, diff_work, diff_done);
+	if (atomic_load(&j->cancelled)) {   /* the client left while a collection held the job back */
+		gc_mutation_end(j->s->ctx->gc);
+		job_end(j);
+		return;
+	}
+	uv_queue_work(j->s->ctx->loop, &j->work, diff_work, diff_done);
 }
 
 /* containerd's uniqueRef: time and a little randomness. */
@@ -439,9 +457,7 @@ static void d_diff(struct rpc_call *call, const ProtobufCMessage *msg)
 	if (strcmp(mt, DIFF_MT_LAYER) != 0 && strcmp(mt, DIFF_MT_LAYER_GZIP) != 0)
 		return rpc_call_finish(call, UCD_UNIMPLEMENTED, "unsupported diff media type: %s: not implemented", mt);
 
-	struct job *j = xcalloc(1, sizeof *j);
-	j->call = call;
-	j->s = s;
+	struct job *j = job_new(call, s);
 	j->gzip = strcmp(mt, DIFF_MT_LAYER_GZIP) == 0;
 	j->media_type = xstrdup(mt);
 	autofree char *ref = req->ref[0] ? xstrdup(req->ref) : unique_ref();

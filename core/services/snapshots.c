@@ -917,16 +917,18 @@ static bool snapshot_field(void *obj, const char *const *path, size_t n, const c
 	return false;
 }
 
+static void send_batch(struct rpc_call *call, ProtobufCMessage **items, size_t n)
+{
+	Containerd__Services__Snapshots__V1__ListSnapshotsResponse resp =
+		CONTAINERD__SERVICES__SNAPSHOTS__V1__LIST_SNAPSHOTS_RESPONSE__INIT;
+	resp.info = (Info **)items;
+	resp.n_info = n;
+	rpc_call_send(call, &resp.base);
+}
+
 static void reply_list(struct rpc_call *call, ProtobufCMessage **items, size_t n)
 {
-	for (size_t i = 0; i < n && !rpc_call_done(call); i += LIST_BATCH) {
-		Containerd__Services__Snapshots__V1__ListSnapshotsResponse resp =
-			CONTAINERD__SERVICES__SNAPSHOTS__V1__LIST_SNAPSHOTS_RESPONSE__INIT;
-		resp.info = (Info **)items + i;
-		resp.n_info = n - i < LIST_BATCH ? n - i : LIST_BATCH;
-		rpc_call_send(call, &resp.base);
-	}
-	rpc_call_finish(call, UCD_OK, NULL);
+	svc_stream_paced(call, items, n, LIST_BATCH, send_batch);
 }
 
 static void s_list(struct rpc_call *call, const ProtobufCMessage *msg)

@@ -157,6 +157,53 @@ void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_ma
 	uv_queue_work(loop, &j->work, filter_work, filter_done);
 }
 
+/* --- paced server streams ----------------------------------------------------- */
+
+/* What a paced stream lets wait for its client before it pauses, and the
+ * room it wants in the send budget for its next message. */
+#define PACE_AHEAD (1u << 20)
+#define PACE_MORE (1u << 20)
+
+struct paced {
+	struct rpc_call *call;
+	ProtobufCMessage **items;
+	size_t n, next, per;
+	svc_batch_fn send;
+};
+
+static void paced_go(struct rpc_call *call, void *arg)
+{
+	struct paced *p = arg;
+	while (!rpc_call_done(call) && p->next < p->n) {
+		if (!rpc_call_reserve_send(call, PACE_AHEAD, PACE_MORE) &&
+		    rpc_call_when_can_send(call, PACE_AHEAD, PACE_MORE, paced_go, p))
+			return;   /* back when the client has taken some */
+		size_t k = p->n - p->next < p->per ? p->n - p->next : p->per;
+		p->send(call, p->items + p->next, k);
+		p->next += k;
+	}
+	rpc_call_finish(call, UCD_OK, NULL);
+	md_free_array(p->items, p->n);
+	rpc_call_unref(p->call);
+	free(p);
+}
+
+void svc_stream_paced(struct rpc_call *call, ProtobufCMessage **items, size_t n, size_t per, svc_batch_fn send)
+{
+	struct paced *p = xcalloc(1, sizeof *p);
+	p->call = call;
+	p->items = xcalloc(n ? n : 1, sizeof *p->items);
+	for (size_t i = 0; i < n; i++) {
+		p->items[i] = items[i];
+		items[i] = NULL;
+	}
+	p->n = n;
+	p->per = per ? per : 1;
+	p->send = send;
+	rpc_call_ref(call);
+	paced_go(call, p);
+}
+
 /* --- map fields --------------------------------------------------------------- */
 
 struct md_kv *svc_kv_from_map(void *const *entries, size_t n)

@@ -42,10 +42,22 @@ bool svc_match_fn(const ProtobufCMessage *obj, void *arg);
  * but never stalls the loop and the other clients. Takes ownership of the
  * match and of the items (protobuf messages and their array). `reply` runs
  * on the loop with the survivors in their original order, only if the call
- * is still live; it must not free them. Without filters, `reply` runs at once. */
+ * is still live; it must not free them (svc_stream_paced may move them out).
+ * Without filters, `reply` runs at once. */
 typedef void (*svc_list_reply_fn)(struct rpc_call *call, ProtobufCMessage **items, size_t n);
 void svc_filter_then_reply(struct rpc_call *call, uv_loop_t *loop, struct svc_match *m, ProtobufCMessage **items,
 			   size_t n, svc_list_reply_fn reply);
+
+/* A server stream of `n` items, `per` to a message, sent as fast as the
+ * client takes them: `send` sends one message of items[0..k) (k <= per);
+ * between messages the stream waits while the client has not taken what
+ * was sent (rpc_call_reserve_send), so a long List to a slow client costs the
+ * items, not their encoding too, and never fails the send budget. Ends the
+ * call with OK after the last message. Takes the items over from a
+ * svc_list_reply_fn's array: the entries are moved out (left NULL), the
+ * array stays the caller's. */
+typedef void (*svc_batch_fn)(struct rpc_call *call, ProtobufCMessage **items, size_t n);
+void svc_stream_paced(struct rpc_call *call, ProtobufCMessage **items, size_t n, size_t per, svc_batch_fn send);
 
 /* Reads every object of the call's namespace (inside the request's transaction). */
 typedef int (*svc_read_all_fn)(struct md_db *db, const char *ns, ProtobufCMessage ***out, size_t *n,

@@ -3,13 +3,13 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "google/rpc/status.pb-c.h"
 #include "util/error.h"
 #include "util/list.h"
 #include "util/mem.h"
+#include "util/unixsock.h"
 
 #define GRPC_UNAVAILABLE 14
 #define GRPC_INVALID_ARGUMENT 3
@@ -366,23 +366,19 @@ struct ttrpc_server *ttrpc_server_new(uv_loop_t *loop, const char *path, int uid
 	list_init(&s->conns);
 	uv_pipe_init(loop, &s->listener, 0);
 	s->listener.data = s;
-	if (unlink(path) < 0 && errno != ENOENT) {
-		error_set(err, UCD_INTERNAL, errno, "remove stale socket `%s`: %s", path, strerror(errno));
+	/* A client of this socket can have a shim exec in a container: it
+	 * appears at its path already 0660 and owned as configured
+	 * (util/unixsock.h), replacing a stale one. */
+	int fd = unixsock_listen(path, 0660, uid, gid, 128, err);
+	if (fd < 0)
 		goto fail;
-	}
-	/* A client of this socket can have a shim exec in a container: it is
-	 * made with no access for anyone but root, then opened to the group
-	 * (and its owner set), never looser in between. */
-	mode_t old_mask = umask(0177);
-	int r = uv_pipe_bind(&s->listener, path);
-	umask(old_mask);
-	if (r == 0 && chmod(path, 0660) < 0)
-		r = -errno;
-	if (r == 0 && (uid >= 0 || gid >= 0) && chown(path, (uid_t)uid, (gid_t)gid) < 0)
-		r = -errno;
-	if (r == 0)
+	int r = uv_pipe_open(&s->listener, fd);
+	if (r < 0)
+		close(fd);
+	else
 		r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
 	if (r < 0) {
+		unlink(path);
 		error_set(err, UCD_INTERNAL, -r, "listen on ttrpc socket `%s`: %s", path, uv_strerror(r));
 		goto fail;
 	}

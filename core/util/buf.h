@@ -38,6 +38,25 @@ static inline uint8_t *buf_reserve(struct buf *b, size_t n)
 	return b->data + b->len;
 }
 
+/* Makes room for n more bytes, growing to exactly that (after reclaiming
+ * the consumed front) instead of doubling: for a size known in advance. */
+static inline void buf_reserve_exact(struct buf *b, size_t n)
+{
+	if (b->off > 0 && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->cap - b->len >= n)
+		return;
+	if (b->off > 0) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->cap - b->len < n) {
+		b->data = xrealloc(b->data, b->len + n);
+		b->cap = b->len + n;
+	}
+}
+
 static inline void buf_append(struct buf *b, const void *p, size_t n)
 {
 	if (n == 0)

@@ -102,9 +102,15 @@ class Stream:
         self.id = sid
         self.headers = None        # the first header block (response headers or trailers-only)
         self.trailers = None
-        self.data = b""
+        self.chunks = []           # DATA payloads (joined by .data: appending to bytes is quadratic)
         self.rst = None            # RST_STREAM error code
         self.ended = False         # END_STREAM from the server, or RST_STREAM
+
+    @property
+    def data(self):
+        if len(self.chunks) > 1:
+            self.chunks = [b"".join(self.chunks)]
+        return self.chunks[0] if self.chunks else b""
 
     def all_headers(self):
         return dict((self.headers or []) + (self.trailers or []))
@@ -146,12 +152,16 @@ class Conn:
         self.dec = hpack.Decoder() if hpack else None
         if self.dec is not None:
             self.dec.max_header_list_size = 1 << 24
-        self.inbuf = b""
+        self.inbuf = bytearray()   # received, not handled yet from inpos on
+        self.inpos = 0
         self.streams = {}
         self.goaway = None         # (last_stream_id, error_code, debug bytes)
         self.closed = False
         self.server_settings = {}
         self.next_id = 1
+        # flow control of what we send (send_flow): the connection's window and each stream's
+        self.conn_window = 65535
+        self.stream_window = {}
         self._hblock = None        # (stream, flags, fragments) while CONTINUATION frames are due
 
     # --- sending ---------------------------------------------------------
@@ -211,6 +221,65 @@ class Conn:
                   frame(DATA, END_STREAM if end_stream else 0, sid, payload))
         return sid
 
+    def send_flow(self, sid, data, end_stream=False, timeout=10.0, max_frame=16384):
+        """DATA frames within the server's flow-control windows (waiting for its
+        WINDOW_UPDATEs as a real client does). Stops early, returning the bytes
+        not sent, when the stream ends (refused, answered) or the connection
+        closes."""
+        if sid not in self.stream_window:
+            self.stream_window[sid] = self.server_settings.get(INITIAL_WINDOW_SIZE, 65535)
+        st = self._stream(sid)
+        while data or end_stream:
+            if st.ended or self.closed or self.goaway is not None and sid > self.goaway[0]:
+                return len(data)
+            n = min(len(data), self.conn_window, self.stream_window[sid], max_frame)
+            if n == 0 and data:
+                try:
+                    ok = self.pump(lambda: st.ended or min(self.conn_window, self.stream_window[sid]) > 0, timeout)
+                except ConnectionClosed:
+                    return len(data)
+                if not ok:
+                    raise TimeoutError("stream %d: no flow-control window for %.0f s" % (sid, timeout))
+                continue
+            last = n == len(data) and end_stream
+            if not self.try_send(frame(DATA, END_STREAM if last else 0, sid, data[:n])):
+                self.closed = True
+                return len(data)
+            self.conn_window -= n
+            self.stream_window[sid] -= n
+            data = data[n:]
+            if last or not data and not end_stream:
+                break
+            try:
+                self.drain()
+            except ConnectionClosed:
+                return len(data)
+        return 0
+
+    def drain(self):
+        """Handles what the server has sent so far (SETTINGS, PING, WINDOW_UPDATE,
+        answers) without waiting for more; raises ConnectionClosed at its end."""
+        self.s.setblocking(False)
+        try:
+            while True:
+                b = self.s.recv(1 << 16)
+                if not b:
+                    self.closed = True
+                    raise ConnectionClosed()
+                self.inbuf += b
+        except (BlockingIOError, InterruptedError):
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            self.closed = True
+            raise ConnectionClosed()
+        finally:
+            self.s.settimeout(self.timeout)
+        while True:
+            f = self._next_frame()
+            if f is None:
+                break
+            self._handle(f)
+
     # --- receiving -------------------------------------------------------
     def _recv_some(self, deadline):
         remaining = deadline - time.monotonic()
@@ -230,15 +299,21 @@ class Conn:
         return True
 
     def _next_frame(self):
-        if len(self.inbuf) < 9:
+        # an offset into the buffer, compacted now and then: slicing the front
+        # off at every frame is quadratic for megabytes of DATA
+        b, i = self.inbuf, self.inpos
+        if len(b) - i < 9:
             return None
-        n = struct.unpack(">I", b"\0" + self.inbuf[:3])[0]
-        if len(self.inbuf) < 9 + n:
+        n = int.from_bytes(b[i:i + 3], "big")
+        if len(b) - i < 9 + n:
             return None
-        ftype, flags = self.inbuf[3], self.inbuf[4]
-        sid = struct.unpack(">I", self.inbuf[5:9])[0] & 0x7FFFFFFF
-        payload = self.inbuf[9:9 + n]
-        self.inbuf = self.inbuf[9 + n:]
+        ftype, flags = b[i + 3], b[i + 4]
+        sid = int.from_bytes(b[i + 5:i + 9], "big") & 0x7FFFFFFF
+        payload = bytes(b[i + 9:i + 9 + n])
+        self.inpos = i + 9 + n
+        if self.inpos > (1 << 20) and self.inpos * 2 > len(b):
+            del b[:self.inpos]
+            self.inpos = 0
         return ftype, flags, sid, payload
 
     def _stream(self, sid):
@@ -294,7 +369,7 @@ class Conn:
             if flags & PADDED:
                 pad = p[0]
                 p = p[1:len(p) - pad]
-            st.data += p
+            st.chunks.append(p)
             if flags & END_STREAM:
                 st.ended = True
             if self.auto_window and len(payload) > 0:
@@ -307,6 +382,12 @@ class Conn:
         elif ftype == GOAWAY:
             last, code = struct.unpack(">II", payload[:8])
             self.goaway = (last & 0x7FFFFFFF, code, payload[8:])
+        elif ftype == WINDOW_UPDATE:
+            inc = struct.unpack(">I", payload[:4])[0] & 0x7FFFFFFF
+            if sid == 0:
+                self.conn_window += inc
+            elif sid in self.stream_window:
+                self.stream_window[sid] += inc
 
     def pump(self, until, timeout=None):
         """Reads and handles frames until until() is true (returns True), the

@@ -3,8 +3,12 @@
 client: containers, images, namespaces, leases, events, introspection,
 health; exact status codes; deadlines; persistence across a restart; message
 size limits; many concurrent connections."""
+import ctypes
+import json
 import os
 import sqlite3
+import struct
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +17,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import grpc  # noqa: E402
 
+import rawh2  # noqa: E402
+import slowgc_util  # noqa: E402
 from events_util import Subscription  # noqa: E402
+from slowgc_util import SNAP_SVC, SlowCollection  # noqa: E402
 from harness import CODES, Failure, Harness, Skip, check, contains, eq, expect_code, wait_until  # noqa: E402
 
 h = Harness("grpc")
@@ -1007,6 +1014,194 @@ def _():
     with m.client() as mc2:
         mc2.version()
     m.stop()
+
+
+# --- calls that wait behind a garbage collection -------------------------------------------------------------
+#
+# Requests that create backend objects (Diff.Diff, Snapshots.Prepare/View/Commit, the COMMIT of a Content.Write)
+# wait for a collection in progress (core/gc/gc.h). A client that gives up meanwhile must not leave the waiting
+# request pointing at its freed call: under ASan such a write is a use-after-free report. The collection is made
+# slow with the fake snapshotter (tests/fixtures/plugins/fake_snapshotter.c), whose removal of a key containing
+# "@slow" sleeps 300 ms: the collector removes every unreferenced snapshot, one after the other.
+
+DIFF_SVC = "/containerd.services.diff.v1.Diff/"
+VERSION_PATH = "/containerd.services.version.v1.Version/Version"
+CONTENT_SVC = "/containerd.services.content.v1.Content/"
+
+
+def slow_gc_daemon():
+    return slowgc_util.slow_gc_daemon(h)
+
+
+@h.test("Diff.Diff whose deadline passes while it waits behind a collection: no use of the freed call")
+def _():
+    g = slow_gc_daemon()
+    left, right = (os.path.join(g.dir, x) for x in ("left", "right"))
+    for x in (left, right):
+        os.mkdir(x)
+    with open(os.path.join(right, "f"), "w") as f:
+        f.write("new file\n")
+    bind = lambda src: {"type": "bind", "source": src, "options": ["rbind", "ro"]}   # noqa: E731
+    sc = SlowCollection(g)
+    with g.client() as gc_:
+        t0 = time.monotonic()
+        expect_code(CODES.DEADLINE_EXCEEDED, gc_.call, DIFF_SVC + "Diff", ns="slowgc", left=[bind(left)],
+                    right=[bind(right)], timeout=0.3)
+        waited = time.monotonic() - t0
+    took = sc.wait()
+    check(took > 1.5, "the collection took %.1f s: too short to have held the Diff back" % took)
+    check(waited < took, "the Diff's deadline (%.1f s) did not pass during the collection (%.1f s)" % (waited, took))
+    # the job the collection held back has run (or been dropped) by now; the daemon is intact
+    with g.client() as gc_:
+        gc_.version()
+        r = gc_.call(DIFF_SVC + "Diff", ns="slowgc", left=[bind(left)], right=[bind(right)], timeout=30).diff
+        check(r.digest.startswith("sha256:"), "a Diff after the collection: %r" % r)
+    g.stop()   # fails on a sanitizer report in its stderr
+
+
+@h.test("rapid reset: calls reset while their work waits keep their slot; with 256 of them a connection's next "
+        "stream is REFUSED_STREAM until the work is over")
+def _():
+    g = slow_gc_daemon()
+    left, right = (os.path.join(g.dir, x) for x in ("left", "right"))
+    for x in (left, right):
+        os.mkdir(x)
+    bind = [{"type": "bind", "source": left, "options": ["rbind", "ro"]}]
+    body = P.new("containerd.services.diff.v1.DiffRequest", left=bind, right=bind).SerializeToString()
+    sc = SlowCollection(g)
+    x = rawh2.Conn(g.sock)
+    try:
+        x.handshake()
+        x.pump(lambda: rawh2.MAX_CONCURRENT_STREAMS in x.server_settings, timeout=5)
+        out = b""
+        for _ in range(256):   # each Diff waits for the collection, its client gone at once
+            sid = x.new_stream_id()
+            out += x.headers_frame(sid, rawh2.Conn.grpc_request_headers(DIFF_SVC + "Diff", ns="slowgc")) + \
+                rawh2.frame(rawh2.DATA, rawh2.END_STREAM, sid, rawh2.grpc_message(body)) + rawh2.rst_stream(sid)
+        x.send(out)
+        x.pump(lambda: False, timeout=0.5)
+        st = x.wait_stream(x.call(VERSION_PATH, b""), timeout=5)
+        check(sc.running(), "the collection was over before the check")
+        eq(st.rst, rawh2.REFUSED_STREAM, "the 257th live call of the connection (%r)" % st)
+        with g.client() as other:   # other connections are not affected
+            other.version(timeout=5)
+        sc.wait()
+
+        def served():
+            st = x.wait_stream(x.call(VERSION_PATH, b""), timeout=5)
+            return st.rst is None and len(st.messages()) == 1
+        wait_until(served, timeout=20, what="the connection's calls once the reset ones' work ended")
+    finally:
+        x.close()
+    contains(g.stderr(), "refusing a stream", "the daemon's log")
+    g.stop()
+
+
+@h.test("Snapshots.Prepare and Content.Write's COMMIT cancelled while they wait behind a collection")
+def _():
+    g = slow_gc_daemon()
+    sc = SlowCollection(g)
+    with g.client() as gc_:
+        expect_code(CODES.DEADLINE_EXCEEDED, gc_.call, SNAP_SVC + "Prepare", ns="slowgc", snapshotter="native",
+                    key="waits", timeout=0.3)
+        data = b"blob waiting for the collector\n"
+        reqs = [gc_.request(CONTENT_SVC + "Write", action=1, ref="waits", total=len(data), offset=0, data=data),
+                gc_.request(CONTENT_SVC + "Write", action=2, ref="waits", total=len(data), offset=len(data))]
+        calls = gc_.call(CONTENT_SVC + "Write", request=iter(reqs), ns="slowgc", timeout=0.3)
+        expect_code(CODES.DEADLINE_EXCEEDED, list, calls)
+    sc.wait()
+    with g.client() as gc_:
+        gc_.version()
+        # the Prepare was recorded or not, consistently; a new one of the same key works or says it exists
+        try:
+            gc_.call(SNAP_SVC + "Prepare", ns="slowgc", snapshotter="native", key="waits", timeout=30)
+        except grpc.RpcError as e:
+            eq(e.code(), CODES.ALREADY_EXISTS, "Prepare after the collection")
+    g.stop()
+
+
+# --- the sockets at start-up -------------------------------------------------------------------------------
+
+IN_ATTRIB, IN_MOVED_TO, IN_CREATE = 0x4, 0x80, 0x100
+POLLER = r"""
+import json, os, sys, time
+paths, stop = sys.argv[1:-1], sys.argv[-1]
+seen = {p: [] for p in paths}
+end = time.monotonic() + 60
+while not os.path.exists(stop) and time.monotonic() < end:
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        v = [st.st_mode, st.st_uid, st.st_gid]
+        if v not in seen[p]:
+            seen[p].append(v)
+print(json.dumps(seen))
+"""
+
+
+def inotify_events(fd):
+    """(name, mask) of every event queued on a non-blocking inotify fd."""
+    out = []
+    while True:
+        try:
+            buf = os.read(fd, 65536)
+        except BlockingIOError:
+            return out
+        i = 0
+        while i + 16 <= len(buf):
+            _, mask, _, n = struct.unpack("iIII", buf[i:i + 16])
+            out.append((buf[i + 16:i + 16 + n].rstrip(b"\0").decode(), mask))
+            i += 16 + n
+
+
+@h.test("the gRPC and ttrpc sockets appear with their final mode and owner (renamed into place), seen as nobody")
+def _():
+    if os.geteuid() != 0:
+        raise Skip("needs root to chown the sockets")
+    g = h.daemon("sockets")
+    # nobody must reach the socket's directory, or polling as nobody proves nothing
+    os.chmod(h.tmp, 0o711)
+    os.chmod(g.dir, 0o711)
+    ttrpc = g.sock + ".ttrpc"
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    check(fd >= 0, "inotify_init1: errno %d" % ctypes.get_errno())
+    try:
+        check(libc.inotify_add_watch(fd, g.dir.encode(), IN_ATTRIB | IN_MOVED_TO | IN_CREATE) >= 0, "inotify watch")
+        stop = os.path.join(g.dir, "stop-polling")
+        poller = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                                   "-c", POLLER, g.sock, ttrpc, stop], stdout=subprocess.PIPE)
+        try:
+            g.start(extra="[grpc]\n  gid = 65534\n[ttrpc]\n  gid = 65534\n")
+            wait_until(lambda: os.path.exists(ttrpc), what="the ttrpc socket")
+        finally:
+            open(stop, "w").close()
+            out, _ = poller.communicate(timeout=30)
+        events = inotify_events(fd)
+    finally:
+        os.close(fd)
+    seen = json.loads(out)
+    for path in (g.sock, ttrpc):
+        name = os.path.basename(path)
+        masks = [m for n, m in events if n == name]
+        eq(masks, [IN_MOVED_TO], "inotify events of %s (IN_CREATE 0x100 = bound at its path, IN_ATTRIB 0x4 = "
+                                 "chmod/chown after it appeared)" % name)
+        eq(seen[path], [[0o140660, 0, 65534]], "what nobody saw of %s" % name)
+    g.stop()
+
+
+@h.test("nothing in the daemon's process calls umask (process-wide: a pool thread's files would race it)")
+def _():
+    built = os.path.join(h.build_dir, "lib", "ucontainerd")
+    objs = [h.daemon_bin] + [os.path.join(dp, f) for dp, _, fs in os.walk(built) for f in fs if f.endswith(".so")]
+    check(len(objs) > 2, "no plugins found under %s" % built)
+    for o in objs:
+        r = subprocess.run(["nm", "-D", "--undefined-only", o], capture_output=True, text=True)
+        eq(r.returncode, 0, "nm %s: %s" % (o, r.stderr))
+        check(not any(ln.split()[-1].startswith("umask@") for ln in r.stdout.splitlines() if ln.strip()),
+              "%s imports umask" % o)
 
 
 h.finish()

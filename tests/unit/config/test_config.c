@@ -38,6 +38,9 @@ int main(void)
 	CHECK_STR(cfg.state, "/run/ucontainerd");
 	CHECK_STR(cfg.grpc.address, "/run/ucontainerd/ucontainerd.sock");
 	CHECK(cfg.grpc.max_recv_message_size == 16 << 20);
+	CHECK(cfg.grpc.max_recv_buffer_size == 256 << 20 && cfg.grpc.max_conn_recv_buffer_size == 64 << 20);
+	CHECK(cfg.grpc.max_send_buffer_size == 256 << 20 && cfg.grpc.max_conn_send_buffer_size == 64 << 20);
+	CHECK(cfg.grpc.max_connections == 1024 && cfg.grpc.idle_timeout_ns == INT64_C(1800000000000));
 	config_fini(&cfg);
 	/* an explicit path must exist */
 	CHECK(config_load(&cfg, "/nonexistent/x.toml", true, &err) < 0 && err != NULL);
@@ -85,6 +88,36 @@ int main(void)
 	CHECK_STR(cfg.root, "/r");
 	CHECK(cfg.grpc.uid == 12 && cfg.grpc.max_recv_message_size == 1024);
 	config_fini(&cfg);
+
+	/* the receive budget, the connection cap, the idle timeout (a duration, written back as one) */
+	autofree char *lim = write_file("limits.toml", "[grpc]\nmax_recv_buffer_size = 1000000\n"
+				       "max_conn_recv_buffer_size = 2000\nmax_connections = 0\nidle_timeout = \"1h30m\"\n"
+				       "max_send_buffer_size = 3000\nmax_conn_send_buffer_size = 4000\n");
+	CHECK(load(&cfg, lim, &err) == 0);
+	CHECK(cfg.grpc.max_recv_buffer_size == 1000000 && cfg.grpc.max_conn_recv_buffer_size == 2000);
+	CHECK(cfg.grpc.max_connections == 0 && cfg.grpc.idle_timeout_ns == INT64_C(5400000000000));
+	CHECK(cfg.grpc.max_send_buffer_size == 3000 && cfg.grpc.max_conn_send_buffer_size == 4000);
+	m = open_memstream(&text, &len);
+	config_write_core(m, &cfg, false);
+	fclose(m);
+	CHECK(strstr(text, "idle_timeout = \"1h30m\"") != NULL);
+	free(text);
+	config_fini(&cfg);
+	autofree char *ns = write_file("idle-ns.toml", "[grpc]\nidle_timeout = 0\n");
+	CHECK(load(&cfg, ns, &err) == 0 && cfg.grpc.idle_timeout_ns == 0);
+	config_fini(&cfg);
+	const char *bad_idle[] = {"[grpc]\nidle_timeout = \"soon\"\n", "[grpc]\nidle_timeout = \"-1s\"\n",
+				  "[grpc]\nidle_timeout = true\n", "[grpc]\nmax_connections = -1\n"};
+	for (size_t i = 0; i < ARRAY_LEN(bad_idle); i++) {
+		autofree char *b = write_file("bad-limit.toml", bad_idle[i]);
+		CHECK(load(&cfg, b, &err) < 0 && err && err->code == UCD_INVALID_ARGUMENT &&
+		      strstr(err->msg, "bad-limit.toml:2:"));
+		if (err)
+			printf("# %s\n", err->msg);
+		error_free(err);
+		err = NULL;
+		config_fini(&cfg);
+	}
 
 	/* errors name file, line and column */
 	autofree char *bad_type = write_file("bad-type.toml", "version = 2\n[grpc]\n  uid = \"root\"\n");

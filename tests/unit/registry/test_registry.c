@@ -23,6 +23,7 @@
 #include "registry/registry.h"
 #include "registry/registry_int.h"
 #include "toml/toml.h"
+#include "util/duration.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -276,7 +277,7 @@ static void test_parse_duration(void)
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		int64_t ns = -1;
-		if (!plugin_config_parse_duration(ok[i].s, &ns) || ns != ok[i].ns) {
+		if (!duration_parse(ok[i].s, &ns) || ns != ok[i].ns) {
 			fprintf(stderr, "duration %s: got %lld, want %lld\n", ok[i].s, (long long)ns, (long long)ok[i].ns);
 			failed = true;
 		}
@@ -284,7 +285,7 @@ static void test_parse_duration(void)
 	const char *bad[] = {"", "s", "10", "1x", "1.s.", "--1s", "1 s", "9999999999999h", "."};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int64_t ns;
-		if (plugin_config_parse_duration(bad[i], &ns)) {
+		if (duration_parse(bad[i], &ns)) {
 			fprintf(stderr, "accepted bad duration \"%s\"\n", bad[i]);
 			failed = true;
 		}
