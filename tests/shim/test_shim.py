@@ -598,6 +598,24 @@ def _(env, rt):
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
 
 
+@test("terminal: the container's fds are the pty's slave only")
+def _(env, rt):
+    cid = "ttyfds-" + rt
+    b = env.bundle(cid, ["sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0"],
+                   terminal=True)
+    out = Reader(os.path.join(b, "io", "stdout"))
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, stdout=out.path, terminal=True))
+    out.start()
+    c.ok("Start", task("StartRequest", id=cid))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    lines = out.wait_eof().replace("\r", "").split()
+    eq(lines[:3], ["0", "1", "2"], "the shell's fds (%r)" % lines)
+    check(len(lines) == 4 and lines[3].startswith("/dev/pts/"), "fd 0 is the pty's slave: %r" % lines)
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
 @test("pause and resume")
 def _(env, rt):
     cid = "pause-" + rt
