@@ -164,6 +164,20 @@ def remove_all(d, ns=None):
         ctr(d, "containers", "rm", cid, ns=ns, check=False)
 
 
+def sleeper(d, cid):
+    """`ctr run -d` of a container that sleeps; returns its pid once running."""
+    ctr(d, "run", "-d", REF, cid, "sleep", "1000")
+    return wait_status(d, cid, "RUNNING")[0]
+
+
+def kill_and_remove(d, cid, ns=None):
+    """A running task killed, waited, deleted, and its container removed."""
+    ctr(d, "task", "kill", "-s", "SIGKILL", cid, ns=ns)
+    wait_status(d, cid, "STOPPED", ns=ns)
+    ctr(d, "task", "rm", cid, ns=ns)
+    ctr(d, "containers", "rm", cid, ns=ns)
+
+
 def plugin_state(d):
     return os.path.join(d.state, "io.containerd.runtime.v2.task")
 
@@ -325,10 +339,7 @@ def suite(shim, d, extra):
             eq(got.pop("list the daemon's state dir"), "ok", "nobody reaches the daemon's state dir (opened up)")
             for action, result in got.items():
                 eq(result, "EACCES", "as nobody: %s" % action)
-            ctr(d, "task", "kill", "-s", "SIGKILL", cid)
-            wait_status(d, cid, "STOPPED")
-            ctr(d, "task", "rm", cid)
-            ctr(d, "containers", "rm", cid)
+            kill_and_remove(d, cid)
 
         @h.test("%s: the container's stdio are pipes: /proc/self/fd/N names no host file, and chmod/chown "
                 "through it leave a file:// log's mode and owner alone" % tag)
@@ -516,8 +527,7 @@ def suite(shim, d, extra):
             "running; it is still served" % shim)
     def _():
         cid = "upgraded"
-        ctr(d, "run", "-d", REF, cid, "sleep", "1000")
-        pid, _ = wait_status(d, cid, "RUNNING")
+        pid = sleeper(d, cid)
         bundle = bundle_of(d, cid)
         d.stop()
         loose = {plugin_state(d): 0o755, os.path.dirname(bundle): 0o755, bundle: 0o711,
@@ -535,17 +545,13 @@ def suite(shim, d, extra):
         eq(task_rows(d).get(cid), (pid, "RUNNING"), "the task after the restart")
         r = ctr(d, "task", "exec", "--exec-id", "after", cid, "echo", "served")
         eq(r.stdout, "served\n", "exec after the restart")
-        ctr(d, "task", "kill", "-s", "SIGKILL", cid)
-        wait_status(d, cid, "STOPPED")
-        ctr(d, "task", "rm", cid)
-        ctr(d, "containers", "rm", cid)
+        kill_and_remove(d, cid)
 
     @h.test("%s: exec ids config, log, init, resources, address: the bundle's files stay as they are, the task "
             "works on" % shim)
     def _():
         cid = "execnames"
-        ctr(d, "run", "-d", REF, cid, "sleep", "1000")
-        wait_status(d, cid, "RUNNING")
+        sleeper(d, cid)
         bundle = bundle_of(d, cid)
         with open(os.path.join(bundle, "config.json"), "rb") as f:
             config = f.read()
@@ -561,17 +567,13 @@ def suite(shim, d, extra):
         ctr(d, "task", "resume", cid)
         r = ctr(d, "task", "exec", "--exec-id", "last", cid, "echo", "still")
         eq(r.stdout, "still\n", "an exec after them")
-        ctr(d, "task", "kill", "-s", "SIGKILL", cid)
-        wait_status(d, cid, "STOPPED")
-        ctr(d, "task", "rm", cid)
-        ctr(d, "containers", "rm", cid)
+        kill_and_remove(d, cid)
 
     @h.test("%s: a mount left inside a bundle (a bind from the same filesystem) is not emptied when the task is "
             "deleted" % shim)
     def _():
         cid = "keepmount"
-        ctr(d, "run", "-d", REF, cid, "sleep", "1000")
-        wait_status(d, cid, "RUNNING")
+        sleeper(d, cid)
         bundle = bundle_of(d, cid)
         precious = os.path.join(d.dir, "precious")
         os.makedirs(precious, exist_ok=True)

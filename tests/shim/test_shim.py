@@ -322,10 +322,15 @@ class Env:
             cmd += ["-bundle", bundle]
         return cmd + [command]
 
-    def start_shim(self, cid, bundle, ttrpc=None):
-        env = dict(os.environ, TTRPC_ADDRESS=ttrpc or self.ttrpc)
-        r = subprocess.run(self.shim_cmd(cid, "start"), cwd=bundle, env=env, input=b"", capture_output=True,
-                           timeout=20)
+    def run_start(self, cid, bundle, ttrpc=None, cmd=None, env=None, pass_fds=()):
+        """`start` as the daemon runs it (cmd/env/pass_fds to vary it);
+        returns the CompletedProcess."""
+        env = dict(os.environ, TTRPC_ADDRESS=ttrpc or self.ttrpc, **(env or {}))
+        return subprocess.run(cmd or self.shim_cmd(cid, "start"), cwd=bundle, env=env, input=b"",
+                              capture_output=True, timeout=20, pass_fds=pass_fds)
+
+    def start_shim(self, cid, bundle, ttrpc=None, **kw):
+        r = self.run_start(cid, bundle, ttrpc, **kw)
         if r.returncode != 0:
             raise Failure("shim start failed (%d): %s" % (r.returncode, r.stderr.decode()))
         address = r.stdout.decode().strip()
@@ -442,6 +447,34 @@ def run_container(env, runtime, cid, args, want_exit, want_out=None, want_err=No
     wait_until(lambda: shim_gone(shim_pid), 5, "shim exit after Shutdown")
     check(not os.path.exists(path), "socket removed")
     c.close()
+
+
+def exec_spec(bundle, args, env=()):
+    """An exec's process spec: the bundle's process with other args (and env)."""
+    import json
+    with open(os.path.join(bundle, "config.json")) as f:
+        proc = json.load(f)["process"]
+    proc["args"] = args
+    proc["env"] = proc.get("env", []) + list(env)
+    return P.new("google.protobuf.Any", type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                 value=json.dumps(proc).encode())
+
+
+def running(env, rt, cid, args=("sleep", "1000"), **io):
+    """A started container; returns (client, bundle, shim pid)."""
+    b = env.bundle(cid, list(args))
+    c, _, shim_pid = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, **io))
+    c.ok("Start", task("StartRequest", id=cid))
+    return c, b, shim_pid
+
+
+def kill_and_delete(c, cid):
+    """The init killed, waited and deleted; the shim told to go."""
+    c.ok("Kill", task("KillRequest", id=cid, signal=9, all=True))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
 
 
 # --- tests -----------------------------------------------------------------
@@ -967,22 +1000,11 @@ def _(env, rt):
 @test("stdio: an exec whose background child keeps stdout: the exit comes at once, the output and EOF when the "
       "child is done; a Delete of the exec ends the copy")
 def _(env, rt):
-    import json
     cid = "bgexec-" + rt
-    b = env.bundle(cid, ["sleep", "1000"])
-    c, _, _ = env.start_shim(cid, b)
-    c.ok("Create", env.create_req(cid, b, rt))
-    c.ok("Start", task("StartRequest", id=cid))
-    with open(os.path.join(b, "config.json")) as f:
-        proc = json.load(f)["process"]
-
-    def spec(args):
-        proc["args"] = args
-        return P.new("google.protobuf.Any", type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
-                     value=json.dumps(proc).encode())
+    c, b, _ = running(env, rt, cid)
     out = Reader(os.path.join(b, "io", "bg1"))
     c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="bg1", stdout=out.path,
-                      spec=spec(["sh", "-c", "echo first; (sleep 1; echo late) & exit 0"])))
+                      spec=exec_spec(b, ["sh", "-c", "echo first; (sleep 1; echo late) & exit 0"])))
     c.ok("Start", task("StartRequest", id=cid, exec_id="bg1"))
     out.start()
     t = time.monotonic()
@@ -994,7 +1016,7 @@ def _(env, rt):
     c.ok("Delete", task("DeleteRequest", id=cid, exec_id="bg1"))
     out = Reader(os.path.join(b, "io", "bg2"))
     c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="bg2", stdout=out.path,
-                      spec=spec(["sh", "-c", "echo early; sleep 1000 & exit 0"])))
+                      spec=exec_spec(b, ["sh", "-c", "echo early; sleep 1000 & exit 0"])))
     c.ok("Start", task("StartRequest", id=cid, exec_id="bg2"))
     out.start()
     c.ok("Wait", task("WaitRequest", id=cid, exec_id="bg2"))
@@ -1002,10 +1024,7 @@ def _(env, rt):
     check(not out.eof, "no EOF while the background child holds stdout")
     c.ok("Delete", task("DeleteRequest", id=cid, exec_id="bg2"))
     eq(out.wait_eof(timeout=5), "early\n", "EOF after the exec's Delete")
-    c.ok("Kill", task("KillRequest", id=cid, signal=9, all=True))
-    c.ok("Wait", task("WaitRequest", id=cid))
-    c.ok("Delete", task("DeleteRequest", id=cid))
-    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    kill_and_delete(c, cid)
 
 
 # --- files, sockets, names ---------------------------------------------------
@@ -1026,18 +1045,10 @@ def fd_targets(pid):
 @test("files the shim and the runtime write in the bundle are 0600; the socket directory is 0700, the socket "
       "0600, bound so (no chmod after bind)")
 def _(env, rt):
-    import json
     cid = "modes-" + rt
-    b = env.bundle(cid, ["sleep", "1000"])
-    c, path, shim_pid = env.start_shim(cid, b)
-    c.ok("Create", env.create_req(cid, b, rt))
-    c.ok("Start", task("StartRequest", id=cid))
-    with open(os.path.join(b, "config.json")) as f:
-        proc = json.load(f)["process"]
-    proc["args"] = ["sleep", "1000"]
-    spec = P.new("google.protobuf.Any", type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
-                 value=json.dumps(proc).encode())
-    c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="e1", spec=spec))
+    c, b, shim_pid = running(env, rt, cid)
+    path = c.sock.getpeername()
+    c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="e1", spec=exec_spec(b, ["sleep", "1000"])))
     c.ok("Start", task("StartRequest", id=cid, exec_id="e1"))
     for name in ("address", "runtime", "log.json", "init.pid", "shim.log", "exec-e1.json", "exec-e1.pid"):
         st = os.lstat(os.path.join(b, name))
@@ -1047,10 +1058,7 @@ def _(env, rt):
     check(stat.S_ISSOCK(st.st_mode), "the socket")
     eq(stat.S_IMODE(st.st_mode), 0o600, "mode of the shim's socket")
     eq(stat.S_IMODE(os.lstat(os.path.dirname(path)).st_mode), 0o700, "mode of the socket directory")
-    c.ok("Kill", task("KillRequest", id=cid, signal=9, all=True))
-    c.ok("Wait", task("WaitRequest", id=cid))
-    c.ok("Delete", task("DeleteRequest", id=cid))
-    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    kill_and_delete(c, cid)
     wait_until(lambda: shim_gone(shim_pid), 5, "shim exit")
     if shutil.which("strace") is None:
         raise Skip("strace missing (package strace): the bind-then-chmod check is not made")
@@ -1059,13 +1067,9 @@ def _(env, rt):
     b = env.bundle(cid, ["true"])
     trace = os.path.join(env.tmp, "strace-" + rt)
     # (the socket is bound before the fork: the server need not be traced)
-    r = subprocess.run(["strace", "-qq", "-o", trace, "-e", "trace=bind,chmod,fchmodat,chown,lchown,fchownat"]
-                       + env.shim_cmd(cid, "start"), cwd=b, input=b"", capture_output=True, timeout=20,
-                       env=dict(os.environ, TTRPC_ADDRESS=env.ttrpc))
-    eq(r.returncode, 0, "start under strace (%s)" % r.stderr.decode())
-    sock = r.stdout.decode().strip()[len("unix://"):]
-    c = Client(sock)
-    env.shims.append(c.ok("Connect", task("ConnectRequest", id=cid), "containerd.task.v2.ConnectResponse").shim_pid)
+    c, sock, _ = env.start_shim(cid, b, cmd=["strace", "-qq", "-o", trace, "-e",
+                                             "trace=bind,chmod,fchmodat,chown,lchown,fchownat"]
+                                + env.shim_cmd(cid, "start"))
     with open(trace) as f:
         calls = f.read()
     contains(calls, "bind(", "the trace")
@@ -1084,17 +1088,12 @@ def _(env, rt):
     b = env.bundle(cid, ["true"])
     cmd = env.shim_cmd(cid, "start")
     cmd[cmd.index("-address") + 1] = os.path.join(d, "ucd.sock")
-    r = subprocess.run(cmd, cwd=b, input=b"", capture_output=True, timeout=20,
-                       env=dict(os.environ, TTRPC_ADDRESS=env.ttrpc))
-    eq(r.returncode, 0, "start (%s)" % r.stderr.decode())
+    c, _, shim_pid = env.start_shim(cid, b, cmd=cmd)
     eq(stat.S_IMODE(os.stat(os.path.join(d, "s")).st_mode), 0o700, "mode of the socket directory")
-    c = Client(r.stdout.decode().strip()[len("unix://"):])
-    env.shims.append(c.ok("Connect", task("ConnectRequest", id=cid), "containerd.task.v2.ConnectResponse").shim_pid)
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
-    wait_until(lambda: shim_gone(env.shims[-1]), 5, "shim exit")
+    wait_until(lambda: shim_gone(shim_pid), 5, "shim exit")
     os.chown(os.path.join(d, "s"), 65534, 65534)
-    r = subprocess.run(cmd, cwd=b, input=b"", capture_output=True, timeout=20,
-                       env=dict(os.environ, TTRPC_ADDRESS=env.ttrpc))
+    r = env.run_start(cid, b, cmd=cmd)
     check(r.returncode != 0, "start with a socket directory of another user must fail")
     contains(r.stderr.decode(), "belongs to uid 65534, not to us (uid 0): refused", "start's error")
     eq(os.listdir(os.path.join(d, "s")), [], "no socket made there")
@@ -1105,20 +1104,12 @@ def _(env, rt):
 def _(env, rt):
     import json
     cid = "execids-" + rt
-    b = env.bundle(cid, ["sleep", "1000"])
-    c, _, _ = env.start_shim(cid, b)
-    c.ok("Create", env.create_req(cid, b, rt))
-    c.ok("Start", task("StartRequest", id=cid))
+    c, b, _ = running(env, rt, cid)
     before = {}
     for name in ("config.json", "init.pid", "runtime", "address"):
         with open(os.path.join(b, name), "rb") as f:
             before[name] = f.read()
-    with open(os.path.join(b, "config.json")) as f:
-        proc = json.load(f)["process"]
-    proc["args"] = ["true"]
-    proc["env"] = proc.get("env", []) + ["MARKER=exec-spec-marker"]
-    spec = P.new("google.protobuf.Any", type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
-                 value=json.dumps(proc).encode())
+    spec = exec_spec(b, ["true"], env=["MARKER=exec-spec-marker"])
     for eid in ("config", "log", "init", "resources", "runtime", "address"):
         c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id=eid, spec=spec))
         c.ok("Start", task("StartRequest", id=cid, exec_id=eid))
@@ -1138,10 +1129,7 @@ def _(env, rt):
         msg = c.err("Exec", task("ExecProcessRequest", id=cid, exec_id=eid, spec=spec), INVALID)
         contains(msg, "invalid exec id", "error for %r" % eid)
     check(not os.path.exists(os.path.join(os.path.dirname(b), "x.json")), "nothing written outside the bundle")
-    c.ok("Kill", task("KillRequest", id=cid, signal=9))
-    c.ok("Wait", task("WaitRequest", id=cid))
-    c.ok("Delete", task("DeleteRequest", id=cid))
-    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    kill_and_delete(c, cid)
 
 
 @test("Create names the shim's own task and bundle; a relative runtime path or a relative PATH entry is not run",
@@ -1169,13 +1157,8 @@ def _(env, rt):
     contains(msg, 'runtime binary "./relrt": a path must be absolute')
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
     wait_until(lambda: shim_gone(shim_pid), 5, "shim exit")
-    env.bundles.remove(b)   # a second shim in the same bundle, with an empty entry in its PATH
-    r = subprocess.run(env.shim_cmd(cid, "start"), cwd=b, input=b"", capture_output=True, timeout=20,
-                       env=dict(os.environ, TTRPC_ADDRESS=env.ttrpc, PATH=":/usr/sbin:/usr/bin:/sbin:/bin"))
-    eq(r.returncode, 0, "start (%s)" % r.stderr.decode())
-    env.bundles.append(b)
-    c = Client(r.stdout.decode().strip()[len("unix://"):])
-    env.shims.append(c.ok("Connect", task("ConnectRequest", id=cid), "containerd.task.v2.ConnectResponse").shim_pid)
+    # a second shim in the same bundle, with an empty entry in its PATH
+    c, _, _ = env.start_shim(cid, b, env={"PATH": ":/usr/sbin:/usr/bin:/sbin:/bin"})
     msg = c.err("Create", env.create_req(cid, b, "pathrt"), NOT_FOUND)
     contains(msg, 'runtime binary "pathrt" not found in PATH')
     check(not os.path.exists(marker), "no runtime from the bundle was run")
@@ -1221,14 +1204,9 @@ def _(env, rt):
         f.write("x")
     fd = os.open(leak, os.O_RDONLY)
     try:
-        r = subprocess.run(env.shim_cmd(cid, "start"), cwd=b, input=b"", capture_output=True, timeout=20,
-                           env=dict(os.environ, TTRPC_ADDRESS=env.ttrpc), pass_fds=(fd,))
+        c, _, pid = env.start_shim(cid, b, pass_fds=(fd,))
     finally:
         os.close(fd)
-    eq(r.returncode, 0, "start (%s)" % r.stderr.decode())
-    c = Client(r.stdout.decode().strip()[len("unix://"):])
-    pid = c.ok("Connect", task("ConnectRequest", id=cid), "containerd.task.v2.ConnectResponse").shim_pid
-    env.shims.append(pid)
     check(leak not in fd_targets(pid), "the server holds no inherited fd: %s" % fd_targets(pid))
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
 
