@@ -164,6 +164,15 @@ def remove_all(d, ns=None):
         ctr(d, "containers", "rm", cid, ns=ns, check=False)
 
 
+def wait_shim_gone(d, cid, timeout=10.0):
+    """The shim of cid exits a little after its answer to Shutdown (it
+    flushes its replies and events first): waited for, not raced."""
+    deadline = time.monotonic() + timeout
+    while ru.shim_of(d.sock, NS, cid) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(ru.shim_of(d.sock, NS, cid) is None, "no shim of %s left" % cid)
+
+
 def sleeper(d, cid):
     """`ctr run -d` of a container that sleeps; returns its pid once running."""
     ctr(d, "run", "-d", REF, cid, "sleep", "1000")
@@ -697,7 +706,7 @@ def suite(shim, d, extra):
         while os.path.exists(bundle) and time.monotonic() < deadline:
             time.sleep(0.05)
         check(not os.path.exists(bundle), "the bundle is removed")
-        check(ru.shim_of(d.sock, NS, "hung") is None, "no shim left")
+        wait_shim_gone(d, "hung")
         eq(task_rows(d), {}, "no task")
         ctr(d, "containers", "rm", "hung", check=False)
 
@@ -727,7 +736,7 @@ def suite(shim, d, extra):
                 time.sleep(0.1)
             contains(d.stderr(), "task %s/late: created after its client had gone: deleted" % NS)
             check(not os.path.exists(bundle), "its bundle is removed")
-            check(ru.shim_of(d.sock, NS, "late") is None, "no shim left")
+            wait_shim_gone(d, "late")
             eq(task_rows(d), {}, "no task")
             ctr(d, "containers", "rm", "late", check=False)
 
