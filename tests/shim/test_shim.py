@@ -960,6 +960,31 @@ def _(env, rt):
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
 
 
+@test("stdio: a file:// log that fails (a full disk) is given up: the process neither blocks nor dies of SIGPIPE",
+      runtimes=("runc",))
+def _(env, rt):
+    cid = "fulldisk"
+    full = os.path.join(env.tmp, "full")
+    os.makedirs(full)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "none", full], check=True)
+    try:
+        b = env.bundle(cid, ["sh", "-c", "head -c 1048576 /dev/zero; st=$?; echo head exited $st >&2; exit $st"])
+        err = Reader(os.path.join(b, "io", "stderr"))
+        c, _, _ = env.start_shim(cid, b)
+        c.ok("Create", env.create_req(cid, b, rt, stdout="file://" + os.path.join(full, "out.log"), stderr=err.path))
+        err.start()
+        c.ok("Start", task("StartRequest", id=cid))
+        w = c.ok("Wait", task("WaitRequest", id=cid), "containerd.task.v2.WaitResponse")
+        eq(w.exit_status, 0, "exit status (141 would be SIGPIPE)")
+        eq(err.wait_eof(), "head exited 0\n", "stderr")
+        with open(os.path.join(b, "shim.log")) as f:
+            contains(f.read(), "stdout: writing to the target failed (No space left on device): the rest is dropped")
+        c.ok("Delete", task("DeleteRequest", id=cid))
+        c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    finally:
+        subprocess.run(["umount", "-l", full], capture_output=True)
+
+
 class SlowReader(Reader):
     """Reads small pieces with a pause between them: a client that lags."""
 
