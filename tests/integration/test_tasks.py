@@ -239,6 +239,32 @@ def probe_as_nobody(d, bundle):
     return json.loads(r.stdout)
 
 
+def check_private(d, shim, cid):
+    """As nobody, nothing of the running container cid's bundle is reachable
+    (the temp dirs opened up above the daemon's own); the modes as they must be."""
+    wait_status(d, cid, "RUNNING")
+    bundle = bundle_of(d, cid)
+    suid = os.path.join(bundle, "rootfs/tmp/suid")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(suid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(os.stat(suid).st_mode & 0o4000, "the container made it setuid")
+    open_up(d)
+    eq(mode(plugin_state(d)), 0o711, "mode of the plugin's state dir")
+    eq(mode(os.path.dirname(bundle)), 0o711, "mode of the namespace dir")
+    eq(mode(bundle), 0o700, "mode of the bundle")
+    for name in ("config.json", "shim-binary-path", "log"):
+        eq(mode(os.path.join(bundle, name)), 0o600, "mode of %s" % name)
+    if shim == "ucontainerd-shim":   # and the shim's own files
+        for name in os.listdir(bundle):
+            if name != "rootfs":
+                eq(mode(os.path.join(bundle, name)) & 0o077, 0, "no access for others to %s" % name)
+    got = probe_as_nobody(d, bundle)
+    eq(got.pop("list the daemon's state dir"), "ok", "nobody reaches the daemon's state dir (opened up)")
+    for action, result in got.items():
+        eq(result, "EACCES", "as nobody: %s" % action)
+
+
 def mounts_of(d, cid, snapshotter="overlayfs"):
     with d.client(ns=NS) as c:
         return list(c.call("/containerd.services.snapshots.v1.Snapshots/Mounts", snapshotter=snapshotter,
@@ -326,29 +352,13 @@ def suite(shim, d, extra):
                 "writable layer are out of reach of other local users" % tag)
         def _(binary=binary, sfx=sfx):
             cid = "private" + sfx
+            # made aside, then renamed: it appears setuid or not at all
             ctr(d, "run", "-d", *run_args(binary), REF, cid, "sh", "-c",
-                "cp /bin/busybox /tmp/suid && chmod 4755 /tmp/suid && sleep 1000")
-            wait_status(d, cid, "RUNNING")
-            bundle = bundle_of(d, cid)
-            deadline = time.monotonic() + 10
-            while not os.path.exists(os.path.join(bundle, "rootfs/tmp/suid")) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            check(os.stat(os.path.join(bundle, "rootfs/tmp/suid")).st_mode & 0o4000, "the container made it setuid")
-            open_up(d)
-            eq(mode(plugin_state(d)), 0o711, "mode of the plugin's state dir")
-            eq(mode(os.path.dirname(bundle)), 0o711, "mode of the namespace dir")
-            eq(mode(bundle), 0o700, "mode of the bundle")
-            for name in ("config.json", "shim-binary-path", "log"):
-                eq(mode(os.path.join(bundle, name)), 0o600, "mode of %s" % name)
-            if shim == "ucontainerd-shim":   # and the shim's own files
-                for name in os.listdir(bundle):
-                    if name != "rootfs":
-                        eq(mode(os.path.join(bundle, name)) & 0o077, 0, "no access for others to %s" % name)
-            got = probe_as_nobody(d, bundle)
-            eq(got.pop("list the daemon's state dir"), "ok", "nobody reaches the daemon's state dir (opened up)")
-            for action, result in got.items():
-                eq(result, "EACCES", "as nobody: %s" % action)
-            kill_and_remove(d, cid)
+                "cp /bin/busybox /tmp/s && chmod 4755 /tmp/s && mv /tmp/s /tmp/suid && sleep 1000")
+            try:
+                check_private(d, shim, cid)
+            finally:
+                kill_and_remove(d, cid)
 
         @h.test("%s: the container's stdio are pipes: /proc/self/fd/N names no host file, and chmod/chown "
                 "through it leave a file:// log's mode and owner alone" % tag)
