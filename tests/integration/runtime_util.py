@@ -115,6 +115,19 @@ def kill_shims(address):
                 pass
 
 
+def kill_strays(tmpdir, keep=()):
+    """Test clean-up: SIGKILL to what a failed test may have left running
+    that names the run's temp dir in its argv (a stand-in runtime whose shim
+    was killed, a ctr client), by pid; never this process nor `keep` (the
+    daemons, which the harness stops and checks)."""
+    for pid, argv in processes():
+        if pid != os.getpid() and pid not in keep and any(tmpdir + "/" in a for a in argv):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
+
 def force_cleanup(namespaces, tmpdir):
     """After a failed test: the containers of these namespaces (by runc's
     state under both shims' roots) deleted by force, and whatever is still

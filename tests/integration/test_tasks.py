@@ -1016,5 +1016,6 @@ try:
 finally:
     for d in daemons.values():
         ru.kill_shims(d.sock)
+    ru.kill_strays(h.tmp, keep={dd.proc.pid for dd in h._daemons if dd.running()})
     ru.force_cleanup([NS, NS_RESTART], h.tmp)
     h.finish()
