@@ -92,6 +92,15 @@ def processes():
     return out
 
 
+def parent_of(pid):
+    """The parent pid of pid, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _shims():
     """[(pid, argv)] of every process whose argv[0] looks like a shim."""
     return [(pid, argv) for pid, argv in processes() if argv and "shim" in os.path.basename(argv[0])]

@@ -690,13 +690,19 @@ def suite(shim, d, extra):
         p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + with_fifo_dir([
                               "run", "--rm", "--runc-binary", hang_rt, REF, "hung", "true"]),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        def creates():
+            return [pid for pid, argv in ru.processes()
+                    if argv and argv[-1] == "hung" and "create" in argv and bundle in argv]
+
         try:
             rt_pid = None
             deadline = time.monotonic() + 20
             while rt_pid is None and time.monotonic() < deadline:
-                for pid, argv in ru.processes():
-                    if argv and argv[-1] == "hung" and "create" in argv and bundle in argv:
-                        rt_pid = pid
+                # the runtime, not a fork of its shell that has yet to exec
+                # `sleep` (it carries the same argv for a moment): the one
+                # whose parent is not one of them
+                found = creates()
+                rt_pid = next((pid for pid in found if ru.parent_of(pid) not in found), None)
                 time.sleep(0.05)
             check(rt_pid is not None, "the runtime's create is running")
             check("hung" not in task_rows(d), "a task whose Create is not answered is not listed")
@@ -712,6 +718,11 @@ def suite(shim, d, extra):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            for pid in creates():   # a create left hanging would hold the shim (and this file) for good
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + 10
         while os.path.exists(bundle) and time.monotonic() < deadline:
             time.sleep(0.05)
