@@ -108,6 +108,50 @@ static char *socket_path(const struct args *a)
 	return path;
 }
 
+/* The directory of the shims' sockets: made 0700, or, when it exists, a
+ * directory of ours (never another user's: it could swap sockets) whose
+ * mode is brought down to 0700 (0711 before). */
+static int socket_dir(const char *dir)
+{
+	if (mkdir_p(dir, 0700) < 0) {
+		fprintf(stderr, "ucontainerd-shim: create %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "ucontainerd-shim: open %s: %s\n", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int r = 0;
+	if (st.st_uid != geteuid()) {
+		fprintf(stderr, "ucontainerd-shim: socket directory %s belongs to uid %u, not to us (uid %u): refused\n",
+			dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		r = -1;
+	} else if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0) {
+		fprintf(stderr, "ucontainerd-shim: chmod 0700 %s: %s\n", dir, strerror(errno));
+		r = -1;
+	}
+	close(fd);
+	return r;
+}
+
+/* The socket is bound with its final mode (0600: whoever can connect can
+ * exec in the container, so the daemon only) through the umask: no chmod
+ * by path after the bind, which a swap of the name could redirect. The
+ * shim has a single thread, so the umask change concerns nothing else. */
+static int bind_private(int fd, const struct sockaddr_un *sa)
+{
+	mode_t old = umask(0177);
+	int r = bind(fd, (const struct sockaddr *)sa, sizeof *sa);
+	int saved = errno;
+	umask(old);
+	errno = saved;
+	return r;
+}
+
 static int shim_listen(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -118,16 +162,14 @@ static int shim_listen(const char *path)
 	strcpy(sa.sun_path, path);
 	char *dir = xstrdup(path);
 	*strrchr(dir, '/') = '\0';
-	if (mkdir_p(dir, 0711) < 0) {
-		fprintf(stderr, "ucontainerd-shim: create %s: %s\n", dir, strerror(errno));
-		free(dir);
-		return -1;
-	}
+	int r = socket_dir(dir);
 	free(dir);
+	if (r < 0)
+		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	r = bind_private(fd, &sa);
 	if (r < 0 && errno == EADDRINUSE) {
 		/* a live shim answers; a dead one left only the file */
 		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -140,11 +182,8 @@ static int shim_listen(const char *path)
 			return -1;
 		}
 		unlink(path);
-		r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+		r = bind_private(fd, &sa);
 	}
-	/* Whoever can connect can exec in the container: the daemon only (root). */
-	if (r == 0 && chmod(path, 0600) < 0)
-		r = -1;
 	if (r < 0 || listen(fd, 128) < 0) {
 		fprintf(stderr, "ucontainerd-shim: listen on %s: %s\n", path, strerror(errno));
 		close(fd);
@@ -159,11 +198,13 @@ static void redirect_stdio(void)
 {
 	int null = open("/dev/null", O_RDWR);
 	struct stat st;
-	int log = -1;
-	if (stat("log", &st) == 0 && S_ISFIFO(st.st_mode))
-		log = open("log", O_WRONLY | O_NONBLOCK);
+	int log = open("log", O_WRONLY | O_NONBLOCK | O_NOFOLLOW);
+	if (log >= 0 && (fstat(log, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+		close(log);
+		log = -1;
+	}
 	if (log < 0)
-		log = open("shim.log", O_WRONLY | O_APPEND | O_CREAT, 0640);
+		log = open("shim.log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600);
 	dup2(null, 0);
 	dup2(null, 1);
 	dup2(log >= 0 ? log : null, 2);
@@ -250,7 +291,7 @@ static int cmd_start(const struct args *a)
 	}
 	char *address = xasprintf("unix://%s", cfg.socket_path);
 	char *file = xasprintf("%s/address", bundle);
-	if (write_file(file, address, strlen(address), 0644) < 0)
+	if (write_file(file, address, strlen(address), 0600) < 0)
 		fprintf(stderr, "ucontainerd-shim: write %s: %s\n", file, strerror(errno));
 	printf("%s", address);
 	fflush(stdout);
@@ -304,6 +345,14 @@ int main(int argc, char **argv)
 	struct args a = {0};
 	if (parse_args(argc, argv, &a) < 0 || a.command == NULL) {
 		usage();
+		return 1;
+	}
+	/* Nothing the caller left open is kept: the server lives as long as
+	 * the container, and the runtime it runs gets fds 0-2 only anyway. */
+	close_range(3, ~0u, 0);
+	struct shim_err e = {0};
+	if (!shim_identifier("namespace", a.ns, &e) || !shim_identifier("id", a.id, &e)) {
+		fprintf(stderr, "ucontainerd-shim: %s\n", e.msg);
 		return 1;
 	}
 	log_debug_enabled = a.debug;

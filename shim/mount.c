@@ -59,7 +59,7 @@ void unmount_all(const char *target)
 {
 	/* stacked mounts come off one at a time; EINVAL: nothing mounted there any more */
 	for (int i = 0; i < 64; i++) {
-		if (umount2(target, MNT_DETACH) < 0) {
+		if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
 			if (errno != EINVAL && errno != ENOENT)
 				log_warn("unmount %s: %s", target, strerror(errno));
 			return;

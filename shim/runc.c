@@ -29,6 +29,11 @@ int runtime_resolve(struct runtime *rt, struct shim_err *e)
 	free(rt->path);
 	rt->path = NULL;
 	if (strchr(rt->binary, '/') != NULL) {
+		/* relative to what? The shim's working directory is the bundle */
+		if (rt->binary[0] != '/')
+			return fail(e, CODE_INVALID_ARGUMENT,
+				    "runtime binary \"%s\": a path must be absolute (or a name looked up in PATH)",
+				    rt->binary);
 		if (access(rt->binary, X_OK) == 0) {
 			rt->path = xstrdup(rt->binary);
 			return 0;
@@ -40,9 +45,11 @@ int runtime_resolve(struct runtime *rt, struct shim_err *e)
 	const char *dirs = env && *env ? env : DEFAULT_PATH;
 	for (const char *d = dirs; *d;) {
 		size_t n = strcspn(d, ":");
-		char *p = xasprintf("%.*s/%s", (int)n, n ? d : ".", rt->binary);
+		/* an empty or relative entry would be the bundle: skipped (Go's
+		 * exec.LookPath refuses such results too) */
+		char *p = d[0] == '/' ? xasprintf("%.*s/%s", (int)n, d, rt->binary) : NULL;
 		struct stat st;
-		if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0) {
+		if (p != NULL && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0) {
 			rt->path = p;
 			return 0;
 		}
@@ -56,26 +63,49 @@ int runtime_resolve(struct runtime *rt, struct shim_err *e)
 
 pid_t read_pid_file(const char *path)
 {
-	char *s = read_file(path, 64, NULL);
-	if (s == NULL)
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
+	struct stat st;
+	char s[32];
+	ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, s, sizeof s - 1) : -1;
+	/* runc writes it 0644, crun 0700: every file of the bundle is 0600 */
+	if (n > 0 && (st.st_mode & 07777) != 0600)
+		fchmod(fd, 0600);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	s[n] = '\0';
 	char *end;
 	long v = strtol(s, &end, 10);
-	bool ok = end != s && v > 0 && v < (1L << 30);
-	free(s);
-	return ok ? (pid_t)v : -1;
+	return end != s && v > 0 && v < (1L << 30) ? (pid_t)v : -1;
+}
+
+int runtime_log_create(const struct runtime *rt)
+{
+	/* made here 0600; the runtime appends to it and keeps the mode */
+	int fd = open(rt->log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 static off_t file_size(const char *path)
 {
 	struct stat st;
-	return stat(path, &st) == 0 ? st.st_size : 0;
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
 }
 
 /* The last error message the runtime logged after offset `from`. */
 static char *last_logged_error(const char *log, off_t from)
 {
-	int fd = open(log, O_RDONLY | O_CLOEXEC);
+	int fd = open(log, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0)
 		return NULL;
 	off_t size = lseek(fd, 0, SEEK_END);

@@ -60,17 +60,21 @@ void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 #include "util/mem.h"
 #include "util/mountopts.h"
 
-/* Reads a whole small file (at most max bytes) into a NUL-terminated buffer. */
+/* Reads a whole small file (at most max bytes) into a NUL-terminated
+ * buffer; a final symlink is not followed, nor is a FIFO waited on. */
 char *read_file(const char *path, size_t max, size_t *len);
-/* Writes data to path through a temporary file and rename. */
+/* Writes data to path through a temporary file (mode, a final symlink not
+ * followed) and rename. */
 int write_file(const char *path, const void *data, size_t len, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
 void set_cloexec(int fd);
 void set_nonblock(int fd);
 /* write(2) of everything, retrying on EINTR (blocking fds only). */
 bool write_all(int fd, const void *p, size_t n);
-/* A valid id for a file name: not empty, no '/', not "." or "..". */
-bool safe_name(const char *s);
+/* containerd's identifier rule (task, exec and namespace names): 1 to 76
+ * characters, alphanumeric runs joined by single '.', '_' or '-'. False
+ * and *e (InvalidArgument "invalid <what> <s>: identifier ...") if not. */
+bool shim_identifier(const char *what, const char *s, struct shim_err *e);
 /* The string value of "key" in a one-line JSON object (runc's log lines),
  * unescaped, or NULL. */
 char *json_string_field(const char *line, const char *key);
@@ -138,21 +142,25 @@ void events_flush(int timeout_ms);
 
 struct copy;
 
-/* A process's stdio as the client asked for it and as the shim holds it. */
+/* A process's stdio as the client asked for it and as the shim holds it.
+ * The container only ever gets pipes (or a pty's slave), never a file the
+ * shim opened (stdio.c). */
 struct stdio {
 	char *in, *out, *err;     /* paths (or file:// URIs) from the request */
 	bool terminal;
 	int child[3];             /* what the runtime gets as fds 0, 1, 2 (until it ran) */
-	int out_fd, err_fd;       /* the shim's copies of the stdout/stderr targets */
-	struct copy *stdin_copy;  /* stdin FIFO -> pipe or pty master */
-	struct copy *pty_copy;    /* pty master -> stdout target */
+	struct copy *stdin_copy;  /* stdin FIFO -> stdin pipe or pty master */
+	struct copy *out_copy;    /* stdout pipe or pty master -> stdout target */
+	struct copy *err_copy;    /* stderr pipe -> stderr target */
+	int in_fd, out_fd;        /* terminal: the stdin FIFO and stdout target until the master arrives */
 	int console_listen;       /* --console-socket listener, or -1 */
 	char *console_path;
 	int master;               /* pty master once received, or -1 */
 };
 
 void stdio_init(struct stdio *s, const char *in, const char *out, const char *err, bool terminal);
-/* Opens what the runtime will get; for a terminal, the console socket. */
+/* Opens the targets and makes what the runtime will get; for a terminal,
+ * the console socket. Starts afresh when called again. */
 int stdio_open(struct stdio *s, struct shim_err *e);
 /* The runtime returned: drop the child's fds; for a terminal, receive the
  * pty master and start copying. */
@@ -160,9 +168,11 @@ int stdio_started(struct stdio *s, struct shim_err *e);
 /* Closes stdin as CloseIO does: what the FIFO already holds is passed on,
  * then the process sees EOF. */
 void stdio_close_stdin(struct stdio *s);
-/* The process exited: drain the pty, close every fd the shim holds, so the
- * client's readers see EOF. */
+/* The process exited: stdin ends; a pty is drained and closed; output
+ * pipes are copied on until their end of file (then the client's readers
+ * see EOF). */
 void stdio_exited(struct stdio *s);
+/* Everything closed (what is readable now passed on first), paths freed. */
 void stdio_free(struct stdio *s);
 int stdio_resize(struct stdio *s, uint32_t width, uint32_t height, struct shim_err *e);
 
@@ -191,8 +201,10 @@ int runtime_run(const struct runtime *rt, const char *const *args, const int std
 int runtime_save(const struct runtime *rt, const char *bundle);
 int runtime_load(struct runtime *rt, const char *bundle);
 void runtime_fini(struct runtime *rt);
-/* Reads a pid file the runtime wrote. */
+/* Reads a pid file the runtime wrote (and makes it 0600). */
 pid_t read_pid_file(const char *path);
+/* Makes the runtime's log.json 0600 before the runtime writes it. */
+int runtime_log_create(const struct runtime *rt);
 
 /* --- mount.c ------------------------------------------------------------ */
 

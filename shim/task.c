@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "containerd/events/task.pb-c.h"
@@ -82,6 +83,42 @@ static void timestamp(Google__Protobuf__Timestamp *ts, struct timespec t)
 static char *bundle_file(const char *name, const char *suffix)
 {
 	return xasprintf("%s/%s%s", task.bundle, name, suffix);
+}
+
+/* An exec's process spec and pid file: `exec-<id>.json`, `exec-<id>.pid`,
+ * apart from the bundle's own files whatever the id (an exec named
+ * `config`, `log` or `init` must not overwrite config.json, log.json or
+ * init.pid). */
+static char *exec_file(const char *exec_id, const char *suffix)
+{
+	return xasprintf("%s/exec-%s%s", task.bundle, exec_id, suffix);
+}
+
+/* A Create names the shim's own task (-id) and bundle (the directory it
+ * was started in, its working directory): that is where it writes, mounts
+ * the rootfs and later unmounts. */
+static bool own_task(const char *id, const char *bundle, struct shim_err *e)
+{
+	if (!shim_identifier("task id", id, e))
+		return false;
+	if (cfg.id != NULL && strcmp(id, cfg.id) != 0) {
+		fail(e, CODE_INVALID_ARGUMENT, "task id %s: this shim was started for %s", id, cfg.id);
+		return false;
+	}
+	struct stat want, got;
+	if (bundle == NULL || bundle[0] != '/') {
+		fail(e, CODE_INVALID_ARGUMENT, "bundle %s: not an absolute path", bundle ? bundle : "");
+		return false;
+	}
+	if (stat(bundle, &got) < 0 || stat(".", &want) < 0) {
+		fail(e, CODE_INVALID_ARGUMENT, "bundle %s: %s", bundle, strerror(errno));
+		return false;
+	}
+	if (got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
+		fail(e, CODE_INVALID_ARGUMENT, "bundle %s is not the directory this shim was started in", bundle);
+		return false;
+	}
+	return true;
 }
 
 /* --- exits ----------------------------------------------------------------- */
@@ -217,8 +254,8 @@ static void task_create(struct call c, const ProtobufCMessage *msg)
 	struct shim_err e = {0};
 	if (task.init != NULL)
 		return reply_code(c, CODE_ALREADY_EXISTS, "task %s: already exists", task.id);
-	if (!safe_name(r->id) || r->bundle == NULL || r->bundle[0] != '/')
-		return reply_code(c, CODE_INVALID_ARGUMENT, "invalid task id %s or bundle %s", r->id, r->bundle);
+	if (!own_task(r->id, r->bundle, &e))
+		return reply_err(c, &e);
 	if (r->checkpoint != NULL && *r->checkpoint != '\0')
 		return reply_code(c, CODE_UNIMPLEMENTED, "restore from a checkpoint is not supported");
 	free(task.id);
@@ -233,6 +270,8 @@ static void task_create(struct call c, const ProtobufCMessage *msg)
 		return reply_err(c, &e);
 	if (runtime_save(&task.rt, task.bundle) < 0)
 		log_warn("save %s/%s: %s", task.bundle, RUNTIME_FILE, strerror(errno));
+	if (runtime_log_create(&task.rt) < 0)
+		log_warn("create %s: %s", task.rt.log, strerror(errno));
 	if (mount_request(r, &e) < 0)
 		return reply_err(c, &e);
 	struct proc *p = proc_new(NULL, r->stdin, r->stdout, r->stderr, r->terminal);
@@ -265,8 +304,8 @@ static const char *state_error(const struct proc *p, const char *verb)
 
 static int start_exec(struct proc *p, struct shim_err *e)
 {
-	char *pid_file = bundle_file(p->exec_id, ".pid");
-	char *spec = bundle_file(p->exec_id, ".json");
+	char *pid_file = exec_file(p->exec_id, ".pid");
+	char *spec = exec_file(p->exec_id, ".json");
 	const char *args[16];
 	size_t n = 0;
 	args[n++] = "exec";
@@ -362,7 +401,7 @@ static void delete_exec(struct call c, struct proc *p)
 			break;
 		}
 	}
-	char *spec = bundle_file(p->exec_id, ".json"), *pid = bundle_file(p->exec_id, ".pid");
+	char *spec = exec_file(p->exec_id, ".json"), *pid = exec_file(p->exec_id, ".pid");
 	unlink(spec);
 	unlink(pid);
 	free(spec);
@@ -575,8 +614,8 @@ static void task_exec(struct call c, const ProtobufCMessage *msg)
 	struct shim_err e = {0};
 	if (!task_exists(r->id, &e))
 		return reply_err(c, &e);
-	if (!safe_name(r->exec_id))
-		return reply_code(c, CODE_INVALID_ARGUMENT, "invalid exec id %s", r->exec_id);
+	if (!shim_identifier("exec id", r->exec_id, &e))
+		return reply_err(c, &e);
 	if (find_exec(r->exec_id) != NULL)
 		return reply_code(c, CODE_ALREADY_EXISTS, "id %s: already exists", r->exec_id);
 	if (task.init->exited)
@@ -587,7 +626,7 @@ static void task_exec(struct call c, const ProtobufCMessage *msg)
 		return reply_code(c, CODE_FAILED_PRECONDITION, "cannot exec in a paused state");
 	if (r->spec == NULL || r->spec->value.len == 0)
 		return reply_code(c, CODE_INVALID_ARGUMENT, "exec %s: no process spec", r->exec_id);
-	char *spec = bundle_file(r->exec_id, ".json");
+	char *spec = exec_file(r->exec_id, ".json");
 	int rc = write_file(spec, r->spec->value.data, r->spec->value.len, 0600);
 	free(spec);
 	if (rc < 0)

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "util/error.h"
+#include "util/identifiers.h"
 
 bool log_debug_enabled;
 
@@ -100,7 +102,7 @@ void shim_log(int level, const char *fmt, ...)
 
 char *read_file(const char *path, size_t max, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	size_t cap = 256, n = 0;
@@ -131,7 +133,7 @@ char *read_file(const char *path, size_t max, size_t *len)
 int write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		free(tmp);
 		return -1;
@@ -192,10 +194,14 @@ bool write_all(int fd, const void *p, size_t n)
 	return true;
 }
 
-bool safe_name(const char *s)
+bool shim_identifier(const char *what, const char *s, struct shim_err *e)
 {
-	return s != NULL && *s != '\0' && strchr(s, '/') == NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
-	       strlen(s) < 200;
+	struct ucd_error *err = NULL;
+	if (identifier_validate(s, &err) == 0)
+		return true;
+	fail(e, CODE_INVALID_ARGUMENT, "invalid %s %s: %s", what, s ? s : "", err->msg);
+	error_free(err);
+	return false;
 }
 
 static int hexval(char c)

@@ -1,28 +1,109 @@
 /* Task bundles: <state>/<namespace>/<id>/, as containerd's runtime v2
  * lays them out. The manager writes config.json (the OCI spec) and records
  * which shim runs the task (shim-binary-path); the shim writes `address`,
- * mounts `rootfs` and keeps its own files there. */
+ * mounts `rootfs` and keeps its own files there.
+ *
+ * Who may look inside (containerd 1.5.7+ after CVE-2021-41103): the
+ * plugin's root and state directories and the namespace directories are
+ * 0711, traversable but not listable; a bundle is 0700 and its files 0600.
+ * A bundle holds the container's environment (config.json) and its mounted
+ * rootfs, with the image's setuid binaries and device nodes: another local
+ * user who could reach them could run the first as root and open the
+ * second. The rootfs mount itself keeps suid and dev (the container's root
+ * is a bind of it and inherits its flags, see docs/runtime.md): the
+ * directory modes are the protection. When user namespaces come, a bundle
+ * whose spec maps container root to a host gid becomes 0710 with that
+ * group, so that the remapped root can enter it (as containerd does).
+ *
+ * Directories that exist already are checked (dir_secure): they must be
+ * directories of the daemon's user; more permissive modes, e.g. the 0711
+ * bundles of older versions, are brought down. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "runtime.h"
 
-static int mkdir_one(struct runtime *rt, const char *path, mode_t mode, struct ucd_error **err)
+int dir_secure(struct runtime *rt, const char *path, mode_t mode, struct ucd_error **err)
 {
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return rt->host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", path, strerror(errno));
-	return 0;
+		return RT_ERR(rt, err, UCD_INTERNAL, "mkdir `%s`: %s", path, strerror(errno));
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return RT_ERR(rt, err, UCD_FAILED_PRECONDITION, "`%s`: %s", path,
+			      e == ENOTDIR || e == ELOOP ? "not a directory (refused)" : strerror(e));
+	}
+	int r = 0;
+	if (st.st_uid != geteuid()) {
+		/* its owner could have put anything in it (symlinks where the
+		 * shim writes, a rootfs of theirs): not fixable by a chmod */
+		r = RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
+			   "`%s` belongs to uid %u, not to the daemon's uid %u: refused (remove it, or give it to uid %u "
+			   "with mode %04o, after checking what it holds)",
+			   path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), (unsigned)mode);
+	} else if ((st.st_mode & 07777 & ~mode) != 0) {
+		mode_t now = st.st_mode & mode;
+		if (fchmod(fd, now) < 0)
+			r = RT_ERR(rt, err, UCD_INTERNAL, "chmod `%s` to %04o: %s", path, (unsigned)now, strerror(errno));
+		else
+			rt->host->log(rt->ic, UCD_LOG_WARN, "`%s` had mode %04o: now %04o", path,
+				      (unsigned)(st.st_mode & 07777), (unsigned)now);
+	}
+	close(fd);
+	return r;
 }
 
+int dir_ancestors_secure(struct runtime *rt, const char *path, struct ucd_error **err)
+{
+	char *copy = strdup(path), *slash = strrchr(copy, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	char real[PATH_MAX];
+	bool ok = realpath(slash == copy ? "/" : copy, real) != NULL;
+	int e = errno;
+	free(copy);
+	if (!ok)
+		return RT_ERR(rt, err, UCD_INTERNAL, "the directory above `%s`: %s", path, strerror(e));
+	for (;;) {
+		struct stat st;
+		if (stat(real, &st) < 0)
+			return RT_ERR(rt, err, UCD_INTERNAL, "stat `%s`: %s", real, strerror(errno));
+		if (st.st_uid != 0 && st.st_uid != geteuid())
+			return RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
+				      "`%s` (above `%s`) belongs to uid %u: refused (its owner can replace what is in it)",
+				      real, path, (unsigned)st.st_uid);
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(st.st_mode & S_ISVTX))
+			return RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
+				      "`%s` (above `%s`) is writable by others (mode %04o) and not sticky: refused (they "
+				      "could rename what is in it and put their own in its place)",
+				      real, path, (unsigned)(st.st_mode & 07777));
+		char *last = strrchr(real, '/');
+		if (last == real) {
+			if (real[1] == '\0')
+				return 0;
+			real[1] = '\0';
+		} else {
+			*last = '\0';
+		}
+	}
+}
+
+/* A new file of the bundle, 0600. The bundle was just made 0700 by us:
+ * nothing can be in the way, so an existing name is an error. */
 static int write_file(struct runtime *rt, const char *path, const void *data, size_t len, struct ucd_error **err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return rt->host->error_new(err, UCD_INTERNAL, errno, "create `%s`: %s", path, strerror(errno));
 	const uint8_t *p = data;
@@ -52,7 +133,7 @@ char *bundle_read(const char *bundle, const char *name)
 {
 	char path[4096], buf[4096];
 	snprintf(path, sizeof path, "%s/%s", bundle, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	ssize_t n = read(fd, buf, sizeof buf - 1);
@@ -69,42 +150,81 @@ int bundle_create(struct runtime *rt, struct rt_task *t, const uint8_t *spec, si
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", rt->state, t->ns);
-	if (mkdir_one(rt, rt->state, 0711, err) < 0 || mkdir_one(rt, path, 0711, err) < 0)
+	if (dir_secure(rt, rt->state, 0711, err) < 0 || dir_secure(rt, path, 0711, err) < 0)
 		return -1;
-	if (mkdir(t->bundle, 0711) < 0) {
+	if (mkdir(t->bundle, 0700) < 0) {
 		if (errno != EEXIST)
 			return rt->host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", t->bundle,
 						   strerror(errno));
 		/* Left by a create that crashed half-way: no shim owns it
 		 * (the manager knows every live task), so start afresh. */
 		bundle_remove(rt, t->bundle);
-		if (mkdir(t->bundle, 0711) < 0)
+		if (mkdir(t->bundle, 0700) < 0)
 			return rt->host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", t->bundle,
 						   strerror(errno));
 	}
+	/* the umask may have left less; never more */
+	if (dir_secure(rt, t->bundle, 0700, err) < 0)
+		return -1;
 	snprintf(path, sizeof path, "%s/config.json", t->bundle);
 	if (write_file(rt, path, spec, spec_len, err) < 0)
 		return -1;
 	return bundle_write(rt, t->bundle, "shim-binary-path", t->shim, err);
 }
 
-/* Removes a tree without ever crossing into another filesystem: a rootfs
- * still mounted (a shim that could not unmount it) is left alone rather
- * than emptied. */
-static void remove_tree(int dirfd, const char *name, dev_t dev)
+int bundle_secure(struct runtime *rt, const char *bundle, struct ucd_error **err)
 {
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+	if (dir_secure(rt, bundle, 0700, err) < 0)
+		return -1;
+	int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return RT_ERR(rt, err, UCD_INTERNAL, "open `%s`: %s", bundle, strerror(errno));
+	}
+	/* the bundle's own files (not the rootfs below it): regular files and
+	 * the log FIFO, opened without following a symlink or waiting */
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_type != DT_REG && e->d_type != DT_FIFO && e->d_type != DT_UNKNOWN)
+			continue;
+		int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)) && (st.st_mode & 07177) != 0)
+			fchmod(fd, st.st_mode & 0600);
+		close(fd);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* A bundle is shallow (rootfs, a few files): deeper is not ours. */
+#define BUNDLE_MAX_DEPTH 8
+
+/* Removes a tree without ever crossing into another mount: a rootfs still
+ * mounted (a shim that could not unmount it) is left alone rather than
+ * emptied, also when it is a bind mount from the same filesystem (same
+ * st_dev: the kernel's mount-root attribute tells it). */
+static void remove_tree(int dirfd, const char *name, dev_t dev, int depth)
+{
+	struct statx stx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) < 0 ||
+	    makedev(stx.stx_dev_major, stx.stx_dev_minor) != dev ||
+	    (stx.stx_attributes_mask & stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0)
 		return;
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (S_ISDIR(stx.stx_mode)) {
+		int fd = depth < BUNDLE_MAX_DEPTH ? openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+						  : -1;
 		if (fd >= 0) {
 			DIR *d = fdopendir(fd);
 			if (d != NULL) {
 				struct dirent *e;
 				while ((e = readdir(d)) != NULL)
 					if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-						remove_tree(fd, e->d_name, dev);
+						remove_tree(fd, e->d_name, dev, depth + 1);
 				closedir(d);
 			} else {
 				close(fd);
@@ -121,7 +241,7 @@ void bundle_remove(struct runtime *rt, const char *bundle)
 	struct stat st;
 	if (lstat(bundle, &st) < 0)
 		return;
-	remove_tree(AT_FDCWD, bundle, st.st_dev);
+	remove_tree(AT_FDCWD, bundle, st.st_dev, 0);
 	if (access(bundle, F_OK) == 0)
 		rt->host->log(rt->ic, UCD_LOG_WARN, "bundle `%s` not fully removed (a mount left inside?)", bundle);
 }

@@ -626,6 +626,14 @@ static void load_task(struct runtime *rt, const char *ns, const char *id)
 	free(address);
 }
 
+/* A directory the walk below found but does not trust: logged, its tasks
+ * left alone (their shims keep running; nothing of theirs is run). */
+static void distrusted(struct runtime *rt, struct ucd_error *err, const char *what)
+{
+	rt->host->log(rt->ic, UCD_LOG_ERROR, "%s: %s", err->msg, what);
+	rt->host->error_free(err);
+}
+
 static int rt_attach(void *self, const struct ucd_runtime_env *env, struct ucd_error **err)
 {
 	struct runtime *rt = self;
@@ -638,17 +646,34 @@ static int rt_attach(void *self, const struct ucd_runtime_env *env, struct ucd_e
 		return 0;   /* first start: nothing to find */
 	struct dirent *ns;
 	while ((ns = readdir(d)) != NULL) {
-		if (ns->d_name[0] == '.')
+		if (ns->d_name[0] == '.' || ns->d_type != DT_DIR)
 			continue;
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", rt->state, ns->d_name);
+		struct ucd_error *e = NULL;
+		if (dir_secure(rt, path, 0711, &e) < 0) {
+			distrusted(rt, e, "its tasks are not loaded");
+			continue;
+		}
 		DIR *dn = opendir(path);
 		if (dn == NULL)
 			continue;
 		struct dirent *id;
-		while ((id = readdir(dn)) != NULL)
-			if (id->d_name[0] != '.' && id->d_type == DT_DIR)
+		while ((id = readdir(dn)) != NULL) {
+			if (id->d_name[0] == '.' || id->d_type != DT_DIR)
+				continue;
+			/* bundles of older versions were 0711, their files 0644;
+			 * their containers may still run: tightened before their
+			 * files are read or their shim binary run */
+			char *bundle = NULL;
+			if (asprintf(&bundle, "%s/%s", path, id->d_name) < 0)
+				abort();
+			if (bundle_secure(rt, bundle, &e) < 0)
+				distrusted(rt, e, "the task is not loaded");
+			else
 				load_task(rt, ns->d_name, id->d_name);
+			free(bundle);
+		}
 		closedir(dn);
 	}
 	closedir(d);

@@ -53,18 +53,20 @@ static char *dir_of_self(void)
 static int rt_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, struct ucd_plugin_out *out,
 		   struct ucd_error **err)
 {
-	/* As containerd's task manager: the platform it runs, and its two
-	 * directories (bundles live under state; root is kept for parity). */
-	if (mkdir(ic->root, 0711) < 0 && errno != EEXIST)
-		return host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", ic->root, strerror(errno));
-	if (mkdir(ic->state, 0711) < 0 && errno != EEXIST)
-		return host->error_new(err, UCD_INTERNAL, errno, "mkdir `%s`: %s", ic->state, strerror(errno));
-	host->platform_add(ic, "linux", UCD_RUNTIME_ARCH, "", NULL);
 	struct runtime *rt = calloc(1, sizeof *rt);
 	if (rt == NULL)
 		return host->error_new(err, UCD_RESOURCE_EXHAUSTED, 0, "runtime: out of memory");
 	rt->host = host;
 	rt->ic = ic;
+	/* As containerd's task manager: its two directories, 0711 (bundles
+	 * live under state; root is kept for parity), checked with what is
+	 * above them, and the platform it runs. */
+	if (dir_ancestors_secure(rt, ic->root, err) < 0 || dir_ancestors_secure(rt, ic->state, err) < 0 ||
+	    dir_secure(rt, ic->root, 0711, err) < 0 || dir_secure(rt, ic->state, 0711, err) < 0) {
+		free(rt);
+		return -1;
+	}
+	host->platform_add(ic, "linux", UCD_RUNTIME_ARCH, "", NULL);
 	rt->cfg = *(const struct rt_config *)ic->config;
 	rt->state = strdup(ic->state);
 	rt->exe_dir = dir_of_self();

@@ -19,11 +19,15 @@ static bool executable(const char *path)
 	return access(path, X_OK) == 0;
 }
 
+#define INVALID_RUNTIME_NAME                                                                                      \
+	"invalid runtime name %s, correct runtime name should be either format like `io.containerd.runc.v2` or a " \
+	"full path to the binary"
+
 /* containerd's convention: io.containerd.runc.v2 -> containerd-shim-runc-v2. */
 static char *conventional_name(const char *runtime)
 {
 	const char *last = strrchr(runtime, '.');
-	if (last == NULL || last == runtime || last[1] == '\0')
+	if (runtime[0] == '.' || last == NULL || last[1] == '\0')
 		return NULL;
 	const char *prev = last - 1;
 	while (prev > runtime && *prev != '.')
@@ -38,20 +42,35 @@ static char *conventional_name(const char *runtime)
 	return out;
 }
 
+/* Which binary runs a runtime, as containerd 1.7+ resolves it: an
+ * absolute path is that binary; a name with a '/' anywhere else is
+ * refused (it would be relative to the daemon's working directory); the
+ * configured runc_shim for io.containerd.runc.v2; else the conventional
+ * name, looked up next to the daemon, then in the absolute entries of
+ * PATH. containerd also looks in its working directory first: not here. */
 char *shim_resolve(struct runtime *rt, const char *runtime, struct ucd_error **err)
 {
 	char *name;
-	if (strcmp(runtime, "io.containerd.runc.v2") == 0 && rt->cfg.runc_shim[0] != '\0')
-		name = strdup(rt->cfg.runc_shim);
-	else if (runtime[0] == '/')
+	if (runtime[0] == '/') {
 		name = strdup(runtime);
-	else if ((name = conventional_name(runtime)) == NULL) {
-		RT_ERR(rt, err, UCD_INVALID_ARGUMENT,
-		       "invalid runtime name %s, correct runtime name should be either format like "
-		       "`io.containerd.runc.v1` or a full path to the binary", runtime);
+	} else if (strchr(runtime, '/') != NULL) {
+		RT_ERR(rt, err, UCD_INVALID_ARGUMENT, INVALID_RUNTIME_NAME, runtime);
+		return NULL;
+	} else if (strcmp(runtime, "io.containerd.runc.v2") == 0 && rt->cfg.runc_shim[0] != '\0') {
+		name = strdup(rt->cfg.runc_shim);
+		if (name[0] != '/' && strchr(name, '/') != NULL) {
+			RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
+			       "runtime \"%s\": runc_shim `%s` is a relative path: give an absolute path or a name "
+			       "looked up in PATH", runtime, name);
+			free(name);
+			return NULL;
+		}
+	} else if ((name = conventional_name(runtime)) == NULL || strchr(name, '/') != NULL) {
+		free(name);
+		RT_ERR(rt, err, UCD_INVALID_ARGUMENT, INVALID_RUNTIME_NAME, runtime);
 		return NULL;
 	}
-	if (strchr(name, '/') != NULL) {
+	if (name[0] == '/') {
 		if (executable(name))
 			return name;
 		RT_ERR(rt, err, UCD_NOT_FOUND, "runtime \"%s\": shim binary `%s` not found or not executable", runtime,
@@ -61,7 +80,7 @@ char *shim_resolve(struct runtime *rt, const char *runtime, struct ucd_error **e
 	}
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", rt->exe_dir, name);
-	if (executable(path)) {
+	if (rt->exe_dir[0] == '/' && executable(path)) {
 		free(name);
 		return strdup(path);
 	}
@@ -69,7 +88,9 @@ char *shim_resolve(struct runtime *rt, const char *runtime, struct ucd_error **e
 	char *dirs = strdup(env ? env : "/usr/local/bin:/usr/bin:/bin");
 	char *save = NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
-		snprintf(path, sizeof path, "%s/%s", d[0] ? d : ".", name);
+		if (d[0] != '/')
+			continue;   /* relative to the working directory: skipped, as Go's LookPath refuses it */
+		snprintf(path, sizeof path, "%s/%s", d, name);
 		if (executable(path)) {
 			free(dirs);
 			free(name);

@@ -61,9 +61,15 @@ int shim_log_open(struct runtime *rt, struct rt_task *t, struct ucd_error **err)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/log", t->bundle);
-	if (mkfifo(path, 0700) < 0 && errno != EEXIST)
+	if (mkfifo(path, 0600) < 0 && errno != EEXIST)
 		return rt->host->error_new(err, UCD_INTERNAL, errno, "mkfifo `%s`: %s", path, strerror(errno));
-	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+		close(fd);
+		errno = EINVAL;
+		return rt->host->error_new(err, UCD_INTERNAL, errno, "open `%s`: not a FIFO", path);
+	}
 	if (fd < 0)
 		return rt->host->error_new(err, UCD_INTERNAL, errno, "open `%s`: %s", path, strerror(errno));
 	struct shim_log *l = calloc(1, sizeof *l);

@@ -92,6 +92,15 @@ def processes():
     return out
 
 
+def parent_of(pid):
+    """The parent pid of pid, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _shims():
     """[(pid, argv)] of every process whose argv[0] looks like a shim."""
     return [(pid, argv) for pid, argv in processes() if argv and "shim" in os.path.basename(argv[0])]
@@ -109,6 +118,19 @@ def kill_shims(address):
     """Test clean-up: SIGKILL to the shims a test's daemon (at `address`) started."""
     for pid, argv in _shims():
         if address in argv:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
+
+def kill_strays(tmpdir, keep=()):
+    """Test clean-up: SIGKILL to what a failed test may have left running
+    that names the run's temp dir in its argv (a stand-in runtime whose shim
+    was killed, a ctr client), by pid; never this process nor `keep` (the
+    daemons, which the harness stops and checks)."""
+    for pid, argv in processes():
+        if pid != os.getpid() and pid not in keep and any(tmpdir + "/" in a for a in argv):
             try:
                 os.kill(pid, 9)
             except OSError:

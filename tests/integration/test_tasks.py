@@ -164,6 +164,113 @@ def remove_all(d, ns=None):
         ctr(d, "containers", "rm", cid, ns=ns, check=False)
 
 
+def wait_shim_gone(d, cid, timeout=10.0):
+    """The shim of cid exits a little after its answer to Shutdown (it
+    flushes its replies and events first): waited for, not raced."""
+    deadline = time.monotonic() + timeout
+    while ru.shim_of(d.sock, NS, cid) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(ru.shim_of(d.sock, NS, cid) is None, "no shim of %s left" % cid)
+
+
+def sleeper(d, cid):
+    """`ctr run -d` of a container that sleeps; returns its pid once running."""
+    ctr(d, "run", "-d", REF, cid, "sleep", "1000")
+    return wait_status(d, cid, "RUNNING")[0]
+
+
+def kill_and_remove(d, cid, ns=None):
+    """A running task killed, waited, deleted, and its container removed."""
+    ctr(d, "task", "kill", "-s", "SIGKILL", cid, ns=ns)
+    wait_status(d, cid, "STOPPED", ns=ns)
+    ctr(d, "task", "rm", cid, ns=ns)
+    ctr(d, "containers", "rm", cid, ns=ns)
+
+
+def plugin_state(d):
+    return os.path.join(d.state, "io.containerd.runtime.v2.task")
+
+
+def bundle_of(d, cid, ns=None):
+    return os.path.join(plugin_state(d), ns or NS, cid)
+
+
+def open_up(d):
+    """The harness's temp dirs are 0700: opened to 0755 down to the daemon's
+    root and state, so that what an unprivileged user cannot reach below
+    them is the daemon's doing."""
+    for p in (h.tmp, d.dir, d.state, d.root):
+        os.chmod(p, 0o755)
+
+
+def mode(path):
+    import stat
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+# Run as nobody: each named action, "ok" or the errno's name.
+PROBE = r"""
+import errno, json, os, subprocess, sys
+out = {}
+def attempt(name, fn):
+    try:
+        fn()
+        out[name] = "ok"
+    except OSError as e:
+        out[name] = errno.errorcode.get(e.errno, str(e.errno))
+state, bundle = sys.argv[1], sys.argv[2]
+attempt("list the daemon's state dir", lambda: os.listdir(state))
+attempt("list the bundle", lambda: os.listdir(bundle))
+attempt("read config.json", lambda: open(bundle + "/config.json").read())
+attempt("list rootfs/bin", lambda: os.listdir(bundle + "/rootfs/bin"))
+attempt("open the log FIFO", lambda: os.close(os.open(bundle + "/log", os.O_RDONLY | os.O_NONBLOCK)))
+attempt("stat the setuid binary", lambda: os.stat(bundle + "/rootfs/tmp/suid"))
+attempt("run the setuid binary", lambda: subprocess.run([bundle + "/rootfs/tmp/suid", "id", "-u"], check=True))
+print(json.dumps(out))
+"""
+
+
+def probe_as_nobody(d, bundle):
+    import json
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c",
+                        PROBE, d.state, bundle], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise Failure("the probe as nobody failed: %s" % r.stderr)
+    return json.loads(r.stdout)
+
+
+def check_private(d, shim, cid):
+    """As nobody, nothing of the running container cid's bundle is reachable
+    (the temp dirs opened up above the daemon's own); the modes as they must be."""
+    wait_status(d, cid, "RUNNING")
+    bundle = bundle_of(d, cid)
+    suid = os.path.join(bundle, "rootfs/tmp/suid")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(suid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(os.stat(suid).st_mode & 0o4000, "the container made it setuid")
+    open_up(d)
+    eq(mode(plugin_state(d)), 0o711, "mode of the plugin's state dir")
+    eq(mode(os.path.dirname(bundle)), 0o711, "mode of the namespace dir")
+    eq(mode(bundle), 0o700, "mode of the bundle")
+    for name in ("config.json", "shim-binary-path", "log"):
+        eq(mode(os.path.join(bundle, name)), 0o600, "mode of %s" % name)
+    if shim == "ucontainerd-shim":   # and the shim's own files
+        for name in os.listdir(bundle):
+            if name != "rootfs":
+                eq(mode(os.path.join(bundle, name)) & 0o077, 0, "no access for others to %s" % name)
+    got = probe_as_nobody(d, bundle)
+    eq(got.pop("list the daemon's state dir"), "ok", "nobody reaches the daemon's state dir (opened up)")
+    for action, result in got.items():
+        eq(result, "EACCES", "as nobody: %s" % action)
+
+
+def mounts_of(d, cid, snapshotter="overlayfs"):
+    with d.client(ns=NS) as c:
+        return list(c.call("/containerd.services.snapshots.v1.Snapshots/Mounts", snapshotter=snapshotter,
+                           key=cid).mounts)
+
+
 def suite(shim, d, extra):
     for rname, binary in RUNTIMES:
         tag = "%s, %s" % (shim, rname)
@@ -240,6 +347,39 @@ def suite(shim, d, extra):
             contains(r.stderr, "no-such-command")
             eq(task_rows(d), {}, "no task left")
             ctr(d, "containers", "rm", cid, check=False)
+
+        @h.test("%s: a running container's bundle, config.json, rootfs, log FIFO and the setuid binaries of its "
+                "writable layer are out of reach of other local users" % tag)
+        def _(binary=binary, sfx=sfx):
+            cid = "private" + sfx
+            # made aside, then renamed: it appears setuid or not at all
+            ctr(d, "run", "-d", *run_args(binary), REF, cid, "sh", "-c",
+                "cp /bin/busybox /tmp/s && chmod 4755 /tmp/s && mv /tmp/s /tmp/suid && sleep 1000")
+            try:
+                check_private(d, shim, cid)
+            finally:
+                kill_and_remove(d, cid)
+
+        @h.test("%s: the container's stdio are pipes: /proc/self/fd/N names no host file, and chmod/chown "
+                "through it leave a file:// log's mode and owner alone" % tag)
+        def _(binary=binary, sfx=sfx):
+            r = ctr(d, "run", "--rm", *run_args(binary), REF, "fds" + sfx, "sh", "-c",
+                    "for f in 0 1 2; do readlink /proc/self/fd/$f; done")
+            links = r.stdout.split()
+            eq(len(links), 3, "three links (%r)" % r.stderr)
+            for fd, link in enumerate(links):
+                check(link.startswith("pipe:["), "fd %d of the container is %s, not a pipe" % (fd, link))
+            log = os.path.join(h.tmp, "log" + sfx)
+            with open(log, "w"):
+                pass
+            os.chmod(log, 0o640)
+            r = ctr(d, "run", "--rm", "--log-uri", "file://" + log, *run_args(binary), REF, "logfd" + sfx, "sh", "-c",
+                    "echo hello; chmod 6755 /proc/self/fd/1 /proc/self/fd/2; "
+                    "chown 1234:1234 /proc/self/fd/1 /proc/self/fd/2; echo done")
+            st = os.stat(log)
+            eq((mode(log), st.st_uid, st.st_gid), (0o640, 0, 0), "mode and owner of the file:// log")
+            with open(log) as f:
+                eq(f.read(), "hello\ndone\n", "the log")
 
     @h.test("%s: ctr run -t: a terminal in the container (ctr resizes it), the exit code back" % shim)
     def _():
@@ -402,6 +542,108 @@ def suite(shim, d, extra):
         remove_all(d, ns)
         eq(task_rows(d, ns), {}, "all deleted")
 
+    @h.test("%s: bundles of an older version (0711, files 0644) are tightened at start, with their container "
+            "running; it is still served" % shim)
+    def _():
+        cid = "upgraded"
+        pid = sleeper(d, cid)
+        bundle = bundle_of(d, cid)
+        d.stop()
+        loose = {plugin_state(d): 0o755, os.path.dirname(bundle): 0o755, bundle: 0o711,
+                 os.path.join(bundle, "config.json"): 0o644, os.path.join(bundle, "shim-binary-path"): 0o644,
+                 os.path.join(bundle, "log"): 0o700}
+        for path, m in loose.items():
+            os.chmod(path, m)
+        d.start(extra=extra)
+        want = {plugin_state(d): 0o711, os.path.dirname(bundle): 0o711, bundle: 0o700,
+                os.path.join(bundle, "config.json"): 0o600, os.path.join(bundle, "shim-binary-path"): 0o600,
+                os.path.join(bundle, "log"): 0o600}
+        for path, m in want.items():
+            eq(mode(path), m, "mode of %s after the restart" % path)
+        contains(d.stderr(), "`%s` had mode 0711: now 0700" % bundle)
+        eq(task_rows(d).get(cid), (pid, "RUNNING"), "the task after the restart")
+        r = ctr(d, "task", "exec", "--exec-id", "after", cid, "echo", "served")
+        eq(r.stdout, "served\n", "exec after the restart")
+        kill_and_remove(d, cid)
+
+    @h.test("%s: exec ids config, log, init, resources, address: the bundle's files stay as they are, the task "
+            "works on" % shim)
+    def _():
+        cid = "execnames"
+        sleeper(d, cid)
+        bundle = bundle_of(d, cid)
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            config = f.read()
+        for eid in ("config", "log", "init", "resources", "address", "shim-binary-path"):
+            r = ctr(d, "task", "exec", "--exec-id", eid, cid, "sh", "-c", "echo exec-$0", eid)
+            eq(r.stdout, "exec-%s\n" % eid, "exec %s" % eid)
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            eq(f.read(), config, "config.json after the execs")
+        import stat
+        check(stat.S_ISFIFO(os.lstat(os.path.join(bundle, "log")).st_mode), "the log FIFO is still a FIFO")
+        eq(task_rows(d).get(cid, (None, None))[1], "RUNNING", "the task")
+        ctr(d, "task", "pause", cid)
+        ctr(d, "task", "resume", cid)
+        r = ctr(d, "task", "exec", "--exec-id", "last", cid, "echo", "still")
+        eq(r.stdout, "still\n", "an exec after them")
+        kill_and_remove(d, cid)
+
+    @h.test("%s: a mount left inside a bundle (a bind from the same filesystem) is not emptied when the task is "
+            "deleted" % shim)
+    def _():
+        cid = "keepmount"
+        sleeper(d, cid)
+        bundle = bundle_of(d, cid)
+        precious = os.path.join(d.dir, "precious")
+        os.makedirs(precious, exist_ok=True)
+        with open(os.path.join(precious, "file"), "w") as f:
+            f.write("keep me\n")
+        inside = os.path.join(bundle, "leftover")
+        os.mkdir(inside)
+        subprocess.run(["mount", "--bind", precious, inside], check=True)
+        try:
+            ctr(d, "task", "kill", "-s", "SIGKILL", cid)
+            wait_status(d, cid, "STOPPED")
+            ctr(d, "task", "rm", cid)
+            check(os.path.exists(os.path.join(precious, "file")), "the bind-mounted directory is intact")
+            contains(d.stderr(), "bundle `%s` not fully removed" % bundle)
+        finally:
+            subprocess.run(["umount", inside], capture_output=True)
+        os.rmdir(inside)
+        os.rmdir(bundle)
+        ctr(d, "containers", "rm", cid)
+
+    if shim == "ucontainerd-shim":
+        @h.test("%s: stdout or stderr that is a symlink, a regular file or a directory: Create fails with a clear "
+                "error, the daemon serves on" % shim)
+        def _():
+            cid = "badstdio"
+            ctr(d, "containers", "create", REF, cid, "true")
+            io = os.path.join(h.tmp, "badstdio")
+            os.makedirs(io)
+            os.mkfifo(os.path.join(io, "fifo"))
+            os.symlink(os.path.join(io, "fifo"), os.path.join(io, "link"))
+            with open(os.path.join(io, "file"), "w") as f:
+                f.write("keep\n")
+            os.mkdir(os.path.join(io, "dir"))
+            rootfs = mounts_of(d, cid)
+            import grpc
+            from harness import expect_code
+            with d.client(ns=NS) as c:
+                for field, name, kind in (("stdout", "link", "a symlink"), ("stdout", "file", "a regular file"),
+                                          ("stderr", "dir", "a directory")):
+                    path = os.path.join(io, name)
+                    e = expect_code(grpc.StatusCode.INVALID_ARGUMENT, c.call, "/containerd.services.tasks.v1.Tasks/Create",
+                                    container_id=cid, rootfs=rootfs, **{field: path})
+                    contains(e.details(), "%s fifo %s: it is %s, not a FIFO" % (field, path, kind))
+                    eq(task_rows(d), {}, "no task after %s" % name)
+                c.version()
+            with open(os.path.join(io, "file")) as f:
+                eq(f.read(), "keep\n", "the regular file is untouched")
+            r = ctr(d, "run", "--rm", REF, "afterbad", "echo", "serving")
+            eq(r.stdout, "serving\n", "a container afterwards")
+            ctr(d, "containers", "rm", cid)
+
     @h.test("%s: a clean stop (SIGTERM) leaves containers running; the next daemon finds them" % shim)
     def _():
         ctr(d, "run", "-d", REF, "survivor", "sleep", "1000")
@@ -448,13 +690,19 @@ def suite(shim, d, extra):
         p = subprocess.Popen([h.ctr_bin, "-a", d.sock, "-n", NS] + with_fifo_dir([
                               "run", "--rm", "--runc-binary", hang_rt, REF, "hung", "true"]),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        def creates():
+            return [pid for pid, argv in ru.processes()
+                    if argv and argv[-1] == "hung" and "create" in argv and bundle in argv]
+
         try:
             rt_pid = None
             deadline = time.monotonic() + 20
             while rt_pid is None and time.monotonic() < deadline:
-                for pid, argv in ru.processes():
-                    if argv and argv[-1] == "hung" and "create" in argv and bundle in argv:
-                        rt_pid = pid
+                # the runtime, not a fork of its shell that has yet to exec
+                # `sleep` (it carries the same argv for a moment): the one
+                # whose parent is not one of them
+                found = creates()
+                rt_pid = next((pid for pid in found if ru.parent_of(pid) not in found), None)
                 time.sleep(0.05)
             check(rt_pid is not None, "the runtime's create is running")
             check("hung" not in task_rows(d), "a task whose Create is not answered is not listed")
@@ -470,11 +718,16 @@ def suite(shim, d, extra):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            for pid in creates():   # a create left hanging would hold the shim (and this file) for good
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + 10
         while os.path.exists(bundle) and time.monotonic() < deadline:
             time.sleep(0.05)
         check(not os.path.exists(bundle), "the bundle is removed")
-        check(ru.shim_of(d.sock, NS, "hung") is None, "no shim left")
+        wait_shim_gone(d, "hung")
         eq(task_rows(d), {}, "no task")
         ctr(d, "containers", "rm", "hung", check=False)
 
@@ -504,7 +757,7 @@ def suite(shim, d, extra):
                 time.sleep(0.1)
             contains(d.stderr(), "task %s/late: created after its client had gone: deleted" % NS)
             check(not os.path.exists(bundle), "its bundle is removed")
-            check(ru.shim_of(d.sock, NS, "late") is None, "no shim left")
+            wait_shim_gone(d, "late")
             eq(task_rows(d), {}, "no task")
             ctr(d, "containers", "rm", "late", check=False)
 
@@ -613,6 +866,122 @@ def config_suite():
             d.start(extra='[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "/nonexistent/shim"\n')
 
     fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_shim.py")
+    base_extra = '[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "/nonexistent/shim"\n'
+
+    def executable(path, marker):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\ntouch %s\nexit 1\n" % marker)
+        os.chmod(path, 0o755)
+
+    @h.test("config: a runtime name or runc_shim with a '/' that is not an absolute path is refused, never looked "
+            "up in the daemon's working directory")
+    def _():
+        cwd = os.path.join(h.tmp, "daemon-cwd")
+        marker = os.path.join(h.tmp, "relative-shim-ran")
+        # what the old resolution ran: containerd-shim-<b/c>-<d> for "a.b/c.d", a relative runc_shim
+        executable(os.path.join(cwd, "containerd-shim-b", "c-d"), marker)
+        executable(os.path.join(cwd, "sub", "containerd-shim-x"), marker)
+        d.stop()
+        here = os.getcwd()
+        os.chdir(cwd)   # the daemon's working directory
+        try:
+            d.start(extra='[plugins."io.containerd.runtime.v2.task"]\n  runc_shim = "sub/containerd-shim-x"\n')
+        finally:
+            os.chdir(here)
+        try:
+            for name in ("a.b/c.d", "./x", "sub/io.containerd.runc.v2", "../x.y.z"):
+                r = ctr(d, "run", "--rm", "--runtime", name, REF, "relname", "true", check=False)
+                check(r.returncode != 0, "%s must fail" % name)
+                contains(r.stderr, "invalid runtime name %s, correct runtime name should be either format like "
+                         "`io.containerd.runc.v2` or a full path to the binary" % name)
+                ctr(d, "containers", "rm", "relname", check=False)
+            r = ctr(d, "run", "--rm", REF, "relshim", "true", check=False)
+            check(r.returncode != 0, "a relative runc_shim must fail")
+            contains(r.stderr, "runc_shim `sub/containerd-shim-x` is a relative path")
+            ctr(d, "containers", "rm", "relshim", check=False)
+            check(not os.path.exists(marker), "no binary of the working directory was run")
+            eq(task_rows(d), {}, "no task")
+        finally:
+            d.stop()
+            d.start(extra=base_extra)
+
+    @h.test("config: a namespace directory of another user is refused; one of root's that others may write to is "
+            "brought down to 0711")
+    def _():
+        ns = "own%d" % os.getpid()
+        d.ctr("images", "import", IMG.path, ns=ns, timeout=120)
+        nsdir = os.path.join(plugin_state(d), ns)
+        os.makedirs(nsdir)
+        os.chown(nsdir, 65534, 65534)
+        os.chmod(nsdir, 0o711)
+        r = ctr(d, "run", "--rm", "--runtime", fake, REF, "shim-fails", "true", ns=ns, check=False)
+        check(r.returncode != 0, "must fail")
+        contains(r.stderr, "`%s` belongs to uid 65534, not to the daemon's uid 0: refused" % nsdir)
+        ctr(d, "containers", "rm", "shim-fails", ns=ns, check=False)
+        os.chown(nsdir, 0, 0)
+        os.chmod(nsdir, 0o777)
+        r = ctr(d, "run", "--rm", "--runtime", fake, REF, "shim-fails", "true", ns=ns, check=False)
+        contains(r.stderr, "no cgroup for you")   # past the directory: the fake shim's own failure
+        eq(mode(nsdir), 0o711, "mode of the namespace directory")
+        contains(d.stderr(), "`%s` had mode 0777: now 0711" % nsdir)
+        ctr(d, "containers", "rm", "shim-fails", ns=ns, check=False)
+
+    @h.test("config: a bundle of another user found at start is not loaded: its shim-binary-path is never run")
+    def _():
+        marker = os.path.join(h.tmp, "foreign-shim-ran")
+        script = os.path.join(h.tmp, "foreign-shim")
+        executable(script, marker)
+        d.stop()
+        bundle = bundle_of(d, "foreign")
+        os.makedirs(bundle)
+        with open(os.path.join(bundle, "shim-binary-path"), "w") as f:
+            f.write(script)
+        os.chown(bundle, 65534, 65534)
+        d.start(extra=base_extra)
+        try:
+            time.sleep(0.5)   # a cleanup would have run the binary by now
+            check(not os.path.exists(marker), "the bundle's shim binary was not run")
+            contains(d.stderr(), "`%s` belongs to uid 65534, not to the daemon's uid 0: refused" % bundle)
+            contains(d.stderr(), "the task is not loaded")
+        finally:
+            import shutil
+            shutil.rmtree(bundle)
+
+    def runtime_plugin_error(dd):
+        with dd.client() as c:
+            r = c.call("introspection/Plugins", ns=None)
+        for p in r.plugins:
+            if p.type == "io.containerd.runtime.v2" and p.id == "task":
+                return p.init_err.message if p.HasField("init_err") else ""
+        raise Failure("no runtime plugin listed")
+
+    @h.test("config: the runtime plugin refuses a state directory of another user, and one below a directory "
+            "others may write to")
+    def _():
+        dd = h.daemon("plugindir")
+        os.makedirs(plugin_state(dd))
+        os.chown(plugin_state(dd), 65534, 65534)
+        dd.start()
+        try:
+            contains(runtime_plugin_error(dd), "`%s` belongs to uid 65534" % plugin_state(dd), "init error")
+        finally:
+            dd.stop()
+        dd = h.daemon("openparent")
+        parent = os.path.join(dd.dir, "open")
+        os.makedirs(parent)
+        os.chmod(parent, 0o777)
+        dd.state = os.path.join(parent, "state")
+        try:
+            dd.start()
+        except Exception:   # noqa: BLE001 -- the daemon may refuse such a state directory itself
+            contains(dd.stderr(), parent, "the daemon's refusal")
+            return
+        try:
+            contains(runtime_plugin_error(dd), "`%s` (above `%s`) is writable by others (mode 0777) and not sticky"
+                     % (parent, plugin_state(dd)), "init error")
+        finally:
+            dd.stop()
 
     @h.test("broken shims: failing, silent, unreachable, garbage-speaking, pipe-holding: clear errors, no hang")
     def _():
@@ -658,5 +1027,6 @@ try:
 finally:
     for d in daemons.values():
         ru.kill_shims(d.sock)
+    ru.kill_strays(h.tmp, keep={dd.proc.pid for dd in h._daemons if dd.running()})
     ru.force_cleanup([NS, NS_RESTART], h.tmp)
     h.finish()

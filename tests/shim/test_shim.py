@@ -322,10 +322,15 @@ class Env:
             cmd += ["-bundle", bundle]
         return cmd + [command]
 
-    def start_shim(self, cid, bundle, ttrpc=None):
-        env = dict(os.environ, TTRPC_ADDRESS=ttrpc or self.ttrpc)
-        r = subprocess.run(self.shim_cmd(cid, "start"), cwd=bundle, env=env, input=b"", capture_output=True,
-                           timeout=20)
+    def run_start(self, cid, bundle, ttrpc=None, cmd=None, env=None, pass_fds=()):
+        """`start` as the daemon runs it (cmd/env/pass_fds to vary it);
+        returns the CompletedProcess."""
+        env = dict(os.environ, TTRPC_ADDRESS=ttrpc or self.ttrpc, **(env or {}))
+        return subprocess.run(cmd or self.shim_cmd(cid, "start"), cwd=bundle, env=env, input=b"",
+                              capture_output=True, timeout=20, pass_fds=pass_fds)
+
+    def start_shim(self, cid, bundle, ttrpc=None, **kw):
+        r = self.run_start(cid, bundle, ttrpc, **kw)
         if r.returncode != 0:
             raise Failure("shim start failed (%d): %s" % (r.returncode, r.stderr.decode()))
         address = r.stdout.decode().strip()
@@ -351,13 +356,29 @@ class Env:
         self.containers.append((runtime, cid))
         return req
 
+    def stray_shims(self):
+        """Shims of this run that no test registered (their `start` failed
+        after the server was forked): found by the daemon address in argv."""
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % p, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0] == self.args.shim.encode() and any(self.tmp.encode() in a for a in argv):
+                out.append(int(p))
+        return out
+
     def cleanup(self):
         for runtime, cid in self.containers:
             if shutil.which(runtime) is None:
                 continue
             subprocess.run([runtime, "--root", os.path.join(self.runc_root, NS), "delete", "--force", cid],
                            capture_output=True)
-        for pid in self.shims:
+        for pid in self.shims + self.stray_shims():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -442,6 +463,34 @@ def run_container(env, runtime, cid, args, want_exit, want_out=None, want_err=No
     wait_until(lambda: shim_gone(shim_pid), 5, "shim exit after Shutdown")
     check(not os.path.exists(path), "socket removed")
     c.close()
+
+
+def exec_spec(bundle, args, env=()):
+    """An exec's process spec: the bundle's process with other args (and env)."""
+    import json
+    with open(os.path.join(bundle, "config.json")) as f:
+        proc = json.load(f)["process"]
+    proc["args"] = args
+    proc["env"] = proc.get("env", []) + list(env)
+    return P.new("google.protobuf.Any", type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                 value=json.dumps(proc).encode())
+
+
+def running(env, rt, cid, args=("sleep", "1000"), **io):
+    """A started container; returns (client, bundle, shim pid)."""
+    b = env.bundle(cid, list(args))
+    c, _, shim_pid = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, **io))
+    c.ok("Start", task("StartRequest", id=cid))
+    return c, b, shim_pid
+
+
+def kill_and_delete(c, cid):
+    """The init killed, waited and deleted; the shim told to go."""
+    c.ok("Kill", task("KillRequest", id=cid, signal=9, all=True))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
 
 
 # --- tests -----------------------------------------------------------------
@@ -594,6 +643,24 @@ def _(env, rt):
     code, _, res = c.result(c.send("Wait", task("WaitRequest", id=cid)), "containerd.task.v2.WaitResponse")
     eq((code, res.exit_status), (0, 0), "wait")
     eq(out.wait_eof().replace("\r", ""), "30 100\ntty-ok\n", "terminal output")
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+@test("terminal: the container's fds are the pty's slave only")
+def _(env, rt):
+    cid = "ttyfds-" + rt
+    b = env.bundle(cid, ["sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0"],
+                   terminal=True)
+    out = Reader(os.path.join(b, "io", "stdout"))
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, stdout=out.path, terminal=True))
+    out.start()
+    c.ok("Start", task("StartRequest", id=cid))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    lines = out.wait_eof().replace("\r", "").split()
+    eq(lines[:3], ["0", "1", "2"], "the shell's fds (%r)" % lines)
+    check(len(lines) == 4 and lines[3].startswith("/dev/pts/"), "fd 0 is the pty's slave: %r" % lines)
     c.ok("Delete", task("DeleteRequest", id=cid))
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
 
@@ -783,6 +850,427 @@ def _(env, rt):
     finally:
         server.close()
     c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+# --- stdio: the container holds pipes, never a file the shim opened ---------
+
+def run_to_exit(env, rt, cid, args, **io):
+    """Create/Start/Wait/Delete/Shutdown of a container with the given stdio
+    (paths); returns its exit status."""
+    b = env.bundle(cid, args)
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, **io))
+    c.ok("Start", task("StartRequest", id=cid))
+    status = c.ok("Wait", task("WaitRequest", id=cid), "containerd.task.v2.WaitResponse").exit_status
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    return status
+
+
+@test("stdio: fds 0, 1 and 2 of the container are pipes, with FIFOs and without any stdio")
+def _(env, rt):
+    cid = "pipes-" + rt
+    b = env.bundle(cid, ["sh", "-c", "for f in 0 1 2; do readlink /proc/self/fd/$f; done"])
+    out, err = Reader(os.path.join(b, "io", "stdout")), Reader(os.path.join(b, "io", "stderr"))
+    inp = os.path.join(b, "io", "stdin")
+    os.mkfifo(inp)
+    w = os.open(inp, os.O_RDWR)   # a writer that stays: stdin never ends by itself
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, stdout=out.path, stderr=err.path, stdin=inp))
+    out.start()
+    err.start()
+    c.ok("Start", task("StartRequest", id=cid))
+    eq(c.ok("Wait", task("WaitRequest", id=cid), "containerd.task.v2.WaitResponse").exit_status, 0, "exit")
+    links = out.wait_eof().split()
+    eq(len(links), 3, "three links: %r" % links)
+    for fd, link in enumerate(links):
+        check(link.startswith("pipe:["), "fd %d of the container is %s, not a pipe" % (fd, link))
+    eq(err.wait_eof(), "", "stderr")
+    os.close(w)
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    # no stdio at all: not the host's /dev/null either (root in the
+    # container could chmod it through /proc/self/fd)
+    status = run_to_exit(env, rt, "nullio-" + rt, [
+        "sh", "-c", "for f in 0 1 2; do case $(readlink /proc/self/fd/$f) in pipe:*) ;; *) exit 1;; esac; done"])
+    eq(status, 0, "fds 0-2 of a container without stdio are pipes")
+
+
+@test("stdio: chmod, chown and writes through /proc/self/fd/1 and 2 never reach the host FIFO or file:// log")
+def _(env, rt):
+    import json
+    cid = "fdchmod-" + rt
+    b = env.bundle(cid, ["sh", "-c", "echo hello; echo through >> /proc/self/fd/1; "
+                         "chmod 6755 /proc/self/fd/1 /proc/self/fd/2; chown 1234:1234 /proc/self/fd/1 /proc/self/fd/2; "
+                         "echo to-err >&2"])
+    with open(os.path.join(b, "config.json")) as f:
+        spec = json.load(f)
+    for caps in spec["process"]["capabilities"].values():   # what ctr's default spec gives root, too
+        caps.extend(["CAP_CHOWN", "CAP_FOWNER", "CAP_FSETID"])
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(spec, f)
+    log = os.path.join(env.tmp, "logs-" + rt, "sub", "out.log")   # its directories are made too
+    err = Reader(os.path.join(b, "io", "stderr"))
+    fifo_before = os.stat(err.path)
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, stdout="file://" + log, stderr=err.path))
+    err.start()
+    c.ok("Start", task("StartRequest", id=cid))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    eq(err.wait_eof(), "to-err\n", "stderr")
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    st = os.stat(log)
+    eq(stat.S_IMODE(st.st_mode), 0o640, "mode of the file:// log (%o)" % st.st_mode)
+    eq((st.st_uid, st.st_gid), (0, 0), "owner of the file:// log")
+    with open(log) as f:
+        eq(f.read(), "hello\nthrough\n", "the log's contents")
+    st = os.stat(err.path)
+    eq((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid),
+       (stat.S_IMODE(fifo_before.st_mode), fifo_before.st_uid, fifo_before.st_gid), "mode and owner of the FIFO")
+
+
+@test("stdio: a stdout/stderr/stdin that is not a FIFO (symlink, file, directory, device, relative) or a file:// "
+      "that is not a regular file: refused with a clear error, the shim serves on", runtimes=("runc",))
+def _(env, rt):
+    cid = "badio"
+    b = env.bundle(cid, ["true"])
+    io = os.path.join(b, "io")
+    fifo = os.path.join(io, "fifo")
+    os.mkfifo(fifo)
+    os.symlink(fifo, os.path.join(io, "link"))
+    with open(os.path.join(io, "file"), "w") as f:
+        f.write("keep\n")
+    os.mkdir(os.path.join(io, "dir"))
+    os.symlink(os.path.join(io, "file"), os.path.join(io, "filelink"))
+    c, _, shim_pid = env.start_shim(cid, b)
+    cases = [
+        ({"stdout": os.path.join(io, "link")}, "stdout fifo %s/link: it is a symlink, not a FIFO" % io),
+        ({"stdout": os.path.join(io, "file")}, "stdout fifo %s/file: it is a regular file, not a FIFO" % io),
+        ({"stderr": os.path.join(io, "dir")}, "stderr fifo %s/dir: it is a directory, not a FIFO" % io),
+        ({"stdout": "/dev/null"}, "stdout fifo /dev/null: it is a character device, not a FIFO"),
+        ({"stdin": os.path.join(io, "file")}, "stdin fifo %s/file: it is a regular file, not a FIFO" % io),
+        ({"stdout": "io/fifo"}, "stdout fifo io/fifo: not an absolute path"),
+        ({"stdout": "file://" + fifo}, "stdout log file %s: it is a FIFO, not a regular file" % fifo),
+        ({"stdout": "file://" + os.path.join(io, "filelink")},
+         "stdout log file %s/filelink: it is a symlink, not a regular file" % io),
+        ({"stdout": "file://" + os.path.join(io, "dir")},
+         "stdout log file %s/dir: it is a directory, not a regular file" % io),
+        ({"stdout": "file://relative.log"}, "stdout log file relative.log: not an absolute path"),
+        ({"stdout": os.path.join(io, "fifo"), "terminal": True, "stdin": os.path.join(io, "link")},
+         "stdin fifo %s/link: it is a symlink, not a FIFO" % io),
+    ]
+    for io_args, want in cases:
+        code, msg, _ = c.call("Create", env.create_req(cid, b, rt, **io_args))
+        eq(code, INVALID, "code for %r (%s)" % (io_args, msg))
+        contains(msg, want, "error for %r" % io_args)
+        check(not mounted(os.path.join(b, "rootfs")), "nothing left mounted")
+        c.err("State", task("StateRequest", id=cid), NOT_FOUND)
+    with open(os.path.join(io, "file")) as f:
+        eq(f.read(), "keep\n", "the regular file is untouched")
+    check(not shim_gone(shim_pid), "the shim serves on")
+    c.ok("Create", env.create_req(cid, b, rt, stdout=fifo))
+    c.ok("Start", task("StartRequest", id=cid))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+@test("stdio: a file:// log that fails (a full disk) is given up: the process neither blocks nor dies of SIGPIPE",
+      runtimes=("runc",))
+def _(env, rt):
+    cid = "fulldisk"
+    full = os.path.join(env.tmp, "full")
+    os.makedirs(full)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "none", full], check=True)
+    try:
+        b = env.bundle(cid, ["sh", "-c", "head -c 1048576 /dev/zero; st=$?; echo head exited $st >&2; exit $st"])
+        err = Reader(os.path.join(b, "io", "stderr"))
+        c, _, _ = env.start_shim(cid, b)
+        c.ok("Create", env.create_req(cid, b, rt, stdout="file://" + os.path.join(full, "out.log"), stderr=err.path))
+        err.start()
+        c.ok("Start", task("StartRequest", id=cid))
+        w = c.ok("Wait", task("WaitRequest", id=cid), "containerd.task.v2.WaitResponse")
+        eq(w.exit_status, 0, "exit status (141 would be SIGPIPE)")
+        eq(err.wait_eof(), "head exited 0\n", "stderr")
+        with open(os.path.join(b, "shim.log")) as f:
+            contains(f.read(), "stdout: writing to the target failed (No space left on device): the rest is dropped")
+        c.ok("Delete", task("DeleteRequest", id=cid))
+        c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    finally:
+        subprocess.run(["umount", "-l", full], capture_output=True)
+
+
+class SlowReader(Reader):
+    """Reads small pieces with a pause between them: a client that lags."""
+
+    def run(self):
+        time.sleep(0.5)
+        while True:
+            b = os.read(self.fd, 4096)
+            if not b:
+                break
+            self.data += b
+            time.sleep(0.0005)
+        self.eof = True
+        os.close(self.fd)
+
+
+@test("stdio: 4 MiB on stdout and on stderr to a slow reader: every byte, then EOF")
+def _(env, rt):
+    cid = "big-" + rt
+    n = 4 << 20
+    b = env.bundle(cid, ["sh", "-c", "yes 0123456789abcdef | head -c %d; yes fedcba9876543210 | head -c %d >&2; "
+                         "exit 6" % (n, n)])
+    out, err = SlowReader(os.path.join(b, "io", "stdout")), Reader(os.path.join(b, "io", "stderr"))
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, stdout=out.path, stderr=err.path))
+    out.start()
+    err.start()
+    c.ok("Start", task("StartRequest", id=cid))
+    eq(c.ok("Wait", task("WaitRequest", id=cid), "containerd.task.v2.WaitResponse").exit_status, 6, "exit")
+    text = out.wait_eof(timeout=60)
+    eq(len(text), n, "bytes on stdout")
+    check(text == ("0123456789abcdef\n" * (n // 17 + 1))[:n], "stdout content")
+    etext = err.wait_eof(timeout=60)
+    eq(len(etext), n, "bytes on stderr")
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+@test("stdio: an exec whose background child keeps stdout: the exit comes at once, the output and EOF when the "
+      "child is done; a Delete of the exec ends the copy")
+def _(env, rt):
+    cid = "bgexec-" + rt
+    c, b, _ = running(env, rt, cid)
+    out = Reader(os.path.join(b, "io", "bg1"))
+    c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="bg1", stdout=out.path,
+                      spec=exec_spec(b, ["sh", "-c", "echo first; (sleep 1; echo late) & exit 0"])))
+    c.ok("Start", task("StartRequest", id=cid, exec_id="bg1"))
+    out.start()
+    t = time.monotonic()
+    eq(c.ok("Wait", task("WaitRequest", id=cid, exec_id="bg1"), "containerd.task.v2.WaitResponse").exit_status, 0,
+       "exec exit")
+    check(time.monotonic() - t < 0.9, "the exit is not held back by the background child")
+    eq(out.wait_eof(timeout=10), "first\nlate\n", "all the output, then EOF")
+    check(time.monotonic() - t >= 0.9, "EOF came once the child was done")
+    c.ok("Delete", task("DeleteRequest", id=cid, exec_id="bg1"))
+    out = Reader(os.path.join(b, "io", "bg2"))
+    c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="bg2", stdout=out.path,
+                      spec=exec_spec(b, ["sh", "-c", "echo early; sleep 1000 & exit 0"])))
+    c.ok("Start", task("StartRequest", id=cid, exec_id="bg2"))
+    out.start()
+    c.ok("Wait", task("WaitRequest", id=cid, exec_id="bg2"))
+    time.sleep(0.3)
+    check(not out.eof, "no EOF while the background child holds stdout")
+    c.ok("Delete", task("DeleteRequest", id=cid, exec_id="bg2"))
+    eq(out.wait_eof(timeout=5), "early\n", "EOF after the exec's Delete")
+    kill_and_delete(c, cid)
+
+
+# --- files, sockets, names ---------------------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fd_targets(pid):
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            out.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            pass
+    return out
+
+
+@test("files the shim and the runtime write in the bundle are 0600; the socket directory is 0700, the socket "
+      "0600, bound so (no chmod after bind)")
+def _(env, rt):
+    cid = "modes-" + rt
+    c, b, shim_pid = running(env, rt, cid)
+    path = c.sock.getpeername()
+    c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id="e1", spec=exec_spec(b, ["sleep", "1000"])))
+    c.ok("Start", task("StartRequest", id=cid, exec_id="e1"))
+    for name in ("address", "runtime", "log.json", "init.pid", "shim.log", "exec-e1.json", "exec-e1.pid"):
+        st = os.lstat(os.path.join(b, name))
+        check(stat.S_ISREG(st.st_mode), "%s is a file" % name)
+        eq(stat.S_IMODE(st.st_mode), 0o600, "mode of %s" % name)
+    st = os.lstat(path)
+    check(stat.S_ISSOCK(st.st_mode), "the socket")
+    eq(stat.S_IMODE(st.st_mode), 0o600, "mode of the shim's socket")
+    eq(stat.S_IMODE(os.lstat(os.path.dirname(path)).st_mode), 0o700, "mode of the socket directory")
+    kill_and_delete(c, cid)
+    wait_until(lambda: shim_gone(shim_pid), 5, "shim exit")
+    if shutil.which("strace") is None:
+        raise Skip("strace missing (package strace): the bind-then-chmod check is not made")
+    # a fresh start under strace: nothing chmods or chowns the socket by its path
+    cid = "modes2-" + rt
+    b = env.bundle(cid, ["true"])
+    trace = os.path.join(env.tmp, "strace-" + rt)
+    # (the socket is bound before the fork: the server need not be traced)
+    c, sock, _ = env.start_shim(cid, b, cmd=["strace", "-qq", "-o", trace, "-e",
+                                             "trace=bind,chmod,fchmodat,chown,lchown,fchownat"]
+                                + env.shim_cmd(cid, "start"),
+                                env={"ASAN_OPTIONS": "detect_leaks=0"})   # LeakSanitizer cannot run under ptrace
+    with open(trace) as f:
+        calls = f.read()
+    contains(calls, "bind(", "the trace")
+    for line in calls.splitlines():
+        check(not ("ch" in line.split("(")[0] and sock in line), "a chmod/chown of the socket: %s" % line)
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+@test("the socket directory: an older 0711 is brought down to 0700; one of another user is refused",
+      runtimes=("runc",))
+def _(env, rt):
+    d = os.path.join(env.tmp, "sockdir")
+    os.makedirs(os.path.join(d, "s"))
+    os.chmod(os.path.join(d, "s"), 0o711)
+    cid = "sockdir"
+    b = env.bundle(cid, ["true"])
+    cmd = env.shim_cmd(cid, "start")
+    cmd[cmd.index("-address") + 1] = os.path.join(d, "ucd.sock")
+    c, _, shim_pid = env.start_shim(cid, b, cmd=cmd)
+    eq(stat.S_IMODE(os.stat(os.path.join(d, "s")).st_mode), 0o700, "mode of the socket directory")
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    wait_until(lambda: shim_gone(shim_pid), 5, "shim exit")
+    os.chown(os.path.join(d, "s"), 65534, 65534)
+    r = env.run_start(cid, b, cmd=cmd)
+    check(r.returncode != 0, "start with a socket directory of another user must fail")
+    contains(r.stderr.decode(), "belongs to uid 65534, not to us (uid 0): refused", "start's error")
+    eq(os.listdir(os.path.join(d, "s")), [], "no socket made there")
+
+
+@test("exec ids: config, log, init, resources cannot overwrite bundle files; ids that are not identifiers are "
+      "refused")
+def _(env, rt):
+    import json
+    cid = "execids-" + rt
+    c, b, _ = running(env, rt, cid)
+    before = {}
+    for name in ("config.json", "init.pid", "runtime", "address"):
+        with open(os.path.join(b, name), "rb") as f:
+            before[name] = f.read()
+    spec = exec_spec(b, ["true"], env=["MARKER=exec-spec-marker"])
+    for eid in ("config", "log", "init", "resources", "runtime", "address"):
+        c.ok("Exec", task("ExecProcessRequest", id=cid, exec_id=eid, spec=spec))
+        c.ok("Start", task("StartRequest", id=cid, exec_id=eid))
+        eq(c.ok("Wait", task("WaitRequest", id=cid, exec_id=eid), "containerd.task.v2.WaitResponse").exit_status, 0,
+           "exec %s" % eid)
+        c.ok("Delete", task("DeleteRequest", id=cid, exec_id=eid))
+    for name, data in before.items():
+        with open(os.path.join(b, name), "rb") as f:
+            eq(f.read(), data, "%s after the execs" % name)
+    with open(os.path.join(b, "log.json"), "rb") as f:
+        check(b"exec-spec-marker" not in f.read(), "log.json holds no exec spec")
+    # the task still works: Update writes resources.json, the init is the init
+    res = P.new("google.protobuf.Any", type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                value=json.dumps({"pids": {"limit": 1000}}).encode())
+    c.ok("Update", task("UpdateTaskRequest", id=cid, resources=res))
+    for eid in ("../x", "a/b", ".hidden", "a..b", "x" * 77, "a b", "e\n1"):
+        msg = c.err("Exec", task("ExecProcessRequest", id=cid, exec_id=eid, spec=spec), INVALID)
+        contains(msg, "invalid exec id", "error for %r" % eid)
+    check(not os.path.exists(os.path.join(os.path.dirname(b), "x.json")), "nothing written outside the bundle")
+    kill_and_delete(c, cid)
+
+
+@test("Create names the shim's own task and bundle; a relative runtime path or a relative PATH entry is not run",
+      runtimes=("runc",))
+def _(env, rt):
+    cid = "ownbundle"
+    b = env.bundle(cid, ["true"])
+    other = env.bundle("otherbundle", ["true"])
+    c, _, shim_pid = env.start_shim(cid, b)
+    msg = c.err("Create", env.create_req(cid, other, rt), INVALID)
+    contains(msg, "bundle %s is not the directory this shim was started in" % other)
+    check(not mounted(os.path.join(other, "rootfs")), "nothing mounted in the other bundle")
+    msg = c.err("Create", env.create_req("otherid", b, rt), INVALID)
+    contains(msg, "task id otherid: this shim was started for ownbundle")
+    msg = c.err("Create", env.create_req("../x", b, rt), INVALID)
+    contains(msg, "invalid task id ../x")
+    # runtimes in the bundle (the shim's working directory), reachable by a
+    # relative path or an empty PATH entry: never run
+    marker = os.path.join(env.tmp, "relative-runtime-ran")
+    for name in ("relrt", "pathrt"):
+        with open(os.path.join(b, name), "w") as f:
+            f.write("#!/bin/sh\ntouch %s\nexit 1\n" % marker)
+        os.chmod(os.path.join(b, name), 0o755)
+    msg = c.err("Create", env.create_req(cid, b, "./relrt"), INVALID)
+    contains(msg, 'runtime binary "./relrt": a path must be absolute')
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    wait_until(lambda: shim_gone(shim_pid), 5, "shim exit")
+    # a second shim in the same bundle, with an empty entry in its PATH
+    c, _, _ = env.start_shim(cid, b, env={"PATH": ":/usr/sbin:/usr/bin:/sbin:/bin"})
+    msg = c.err("Create", env.create_req(cid, b, "pathrt"), NOT_FOUND)
+    contains(msg, 'runtime binary "pathrt" not found in PATH')
+    check(not os.path.exists(marker), "no runtime from the bundle was run")
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+@test("console socket: bound 0600 in a 0700 directory; two fds, a non-terminal or no fd from the runtime are "
+      "refused, and every fd received is closed", runtimes=("runc",))
+def _(env, rt):
+    fake = os.path.join(HERE, "console_runtime.py")
+    for mode, want in (("stat", "console socket mode 600, directory mode 700"),
+                       ("two", "the runtime sent 2 fds, expected one"),
+                       ("notty", "the fd received is not a terminal"),
+                       ("none", "no fd received")):
+        cid = "console-" + mode
+        b = env.bundle(cid, ["true"], terminal=True)
+        with open(os.path.join(b, "console-mode"), "w") as f:
+            f.write(mode)
+        secret = os.path.join(b, "console-file")
+        with open(secret, "w") as f:
+            f.write("not a terminal's output\n")
+        out = Reader(os.path.join(b, "io", "stdout"))
+        c, _, shim_pid = env.start_shim(cid, b)
+        code, msg, _ = c.call("Create", env.create_req(cid, b, fake, stdout=out.path, terminal=True))
+        check(code != 0, "%s: Create must fail" % mode)
+        contains(msg, want, "%s: error" % mode)
+        held = fd_targets(shim_pid)
+        check(secret not in held, "%s: the shim keeps no fd of the file it was sent: %s" % (mode, held))
+        check(not any(t.startswith("/dev/pts/") or t == "/dev/ptmx" for t in held),
+              "%s: no pty kept: %s" % (mode, held))
+        c.ok("Connect", task("ConnectRequest", id=cid))
+        c.ok("Shutdown", task("ShutdownRequest", id=cid))
+        out.start()
+        eq(out.wait_eof(), "", "%s: nothing on stdout" % mode)
+
+
+@test("fds the shim was started with are not kept by its server", runtimes=("runc",))
+def _(env, rt):
+    cid = "inherit"
+    b = env.bundle(cid, ["true"])
+    leak = os.path.join(env.tmp, "inherited-file")
+    with open(leak, "w") as f:
+        f.write("x")
+    fd = os.open(leak, os.O_RDONLY)
+    try:
+        c, _, pid = env.start_shim(cid, b, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    check(leak not in fd_targets(pid), "the server holds no inherited fd: %s" % fd_targets(pid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+
+
+@test("delete command: a rootfs that is a symlink is not followed to unmount something else", runtimes=("runc",))
+def _(env, rt):
+    cid = "rootfslink"
+    b = os.path.join(env.tmp, "b", cid)
+    os.makedirs(b)
+    env.bundles.append(b)
+    target = os.path.join(env.tmp, "elsewhere")
+    os.makedirs(target)
+    subprocess.run(["mount", "-t", "tmpfs", "none", target], check=True)
+    with open(os.path.join(b, "runtime"), "w") as f:   # as Create records it: the runtime's state stays ours
+        f.write("binary=%s\nroot=%s\nsystemd_cgroup=0\n" % (shutil.which("runc"), os.path.join(env.runc_root, NS)))
+    try:
+        os.symlink(target, os.path.join(b, "rootfs"))
+        r = subprocess.run(env.shim_cmd(cid, "delete", bundle=b), cwd="/", capture_output=True, timeout=20)
+        eq(r.returncode, 0, "delete (%s)" % r.stderr.decode())
+        check(mounted(target), "the mount the symlink points at is still there")
+    finally:
+        subprocess.run(["umount", target], capture_output=True)
 
 
 def crun_setup():
