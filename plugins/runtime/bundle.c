@@ -15,9 +15,10 @@
  * whose spec maps container root to a host gid becomes 0710 with that
  * group, so that the remapped root can enter it (as containerd does).
  *
- * Directories that exist already are checked (dir_secure): they must be
- * directories of the daemon's user; more permissive modes, e.g. the 0711
- * bundles of older versions, are brought down. */
+ * Directories that exist already are checked as the daemon checks its
+ * own (host->dir_ensure, docs/config.md "Directories the daemon trusts"):
+ * they and the way to them must be root's; more permissive modes, e.g.
+ * the 0711 bundles of older versions, are brought down. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,72 +32,9 @@
 
 #include "runtime.h"
 
-int dir_secure(struct runtime *rt, const char *path, mode_t mode, struct ucd_error **err)
+static int dir_ensure(struct runtime *rt, const char *path, mode_t mode, struct ucd_error **err)
 {
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return RT_ERR(rt, err, UCD_INTERNAL, "mkdir `%s`: %s", path, strerror(errno));
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return RT_ERR(rt, err, UCD_FAILED_PRECONDITION, "`%s`: %s", path,
-			      e == ENOTDIR || e == ELOOP ? "not a directory (refused)" : strerror(e));
-	}
-	int r = 0;
-	if (st.st_uid != geteuid()) {
-		/* its owner could have put anything in it (symlinks where the
-		 * shim writes, a rootfs of theirs): not fixable by a chmod */
-		r = RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
-			   "`%s` belongs to uid %u, not to the daemon's uid %u: refused (remove it, or give it to uid %u "
-			   "with mode %04o, after checking what it holds)",
-			   path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), (unsigned)mode);
-	} else if ((st.st_mode & 07777 & ~mode) != 0) {
-		mode_t now = st.st_mode & mode;
-		if (fchmod(fd, now) < 0)
-			r = RT_ERR(rt, err, UCD_INTERNAL, "chmod `%s` to %04o: %s", path, (unsigned)now, strerror(errno));
-		else
-			rt->host->log(rt->ic, UCD_LOG_WARN, "`%s` had mode %04o: now %04o", path,
-				      (unsigned)(st.st_mode & 07777), (unsigned)now);
-	}
-	close(fd);
-	return r;
-}
-
-int dir_ancestors_secure(struct runtime *rt, const char *path, struct ucd_error **err)
-{
-	char *copy = strdup(path), *slash = strrchr(copy, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	char real[PATH_MAX];
-	bool ok = realpath(slash == copy ? "/" : copy, real) != NULL;
-	int e = errno;
-	free(copy);
-	if (!ok)
-		return RT_ERR(rt, err, UCD_INTERNAL, "the directory above `%s`: %s", path, strerror(e));
-	for (;;) {
-		struct stat st;
-		if (stat(real, &st) < 0)
-			return RT_ERR(rt, err, UCD_INTERNAL, "stat `%s`: %s", real, strerror(errno));
-		if (st.st_uid != 0 && st.st_uid != geteuid())
-			return RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
-				      "`%s` (above `%s`) belongs to uid %u: refused (its owner can replace what is in it)",
-				      real, path, (unsigned)st.st_uid);
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(st.st_mode & S_ISVTX))
-			return RT_ERR(rt, err, UCD_FAILED_PRECONDITION,
-				      "`%s` (above `%s`) is writable by others (mode %04o) and not sticky: refused (they "
-				      "could rename what is in it and put their own in its place)",
-				      real, path, (unsigned)(st.st_mode & 07777));
-		char *last = strrchr(real, '/');
-		if (last == real) {
-			if (real[1] == '\0')
-				return 0;
-			real[1] = '\0';
-		} else {
-			*last = '\0';
-		}
-	}
+	return rt->host->dir_ensure(rt->host, path, mode, NULL, err);
 }
 
 /* A new file of the bundle, 0600. The bundle was just made 0700 by us:
@@ -150,7 +88,7 @@ int bundle_create(struct runtime *rt, struct rt_task *t, const uint8_t *spec, si
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", rt->state, t->ns);
-	if (dir_secure(rt, rt->state, 0711, err) < 0 || dir_secure(rt, path, 0711, err) < 0)
+	if (dir_ensure(rt, rt->state, 0711, err) < 0 || dir_ensure(rt, path, 0711, err) < 0)
 		return -1;
 	if (mkdir(t->bundle, 0700) < 0) {
 		if (errno != EEXIST)
@@ -164,7 +102,7 @@ int bundle_create(struct runtime *rt, struct rt_task *t, const uint8_t *spec, si
 						   strerror(errno));
 	}
 	/* the umask may have left less; never more */
-	if (dir_secure(rt, t->bundle, 0700, err) < 0)
+	if (dir_ensure(rt, t->bundle, 0700, err) < 0)
 		return -1;
 	snprintf(path, sizeof path, "%s/config.json", t->bundle);
 	if (write_file(rt, path, spec, spec_len, err) < 0)
@@ -174,7 +112,7 @@ int bundle_create(struct runtime *rt, struct rt_task *t, const uint8_t *spec, si
 
 int bundle_secure(struct runtime *rt, const char *bundle, struct ucd_error **err)
 {
-	if (dir_secure(rt, bundle, 0700, err) < 0)
+	if (dir_ensure(rt, bundle, 0700, err) < 0)
 		return -1;
 	int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;

@@ -651,7 +651,7 @@ static int rt_attach(void *self, const struct ucd_runtime_env *env, struct ucd_e
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", rt->state, ns->d_name);
 		struct ucd_error *e = NULL;
-		if (dir_secure(rt, path, 0711, &e) < 0) {
+		if (rt->host->dir_ensure(rt->host, path, 0711, NULL, &e) < 0) {
 			distrusted(rt, e, "its tasks are not loaded");
 			continue;
 		}

@@ -59,10 +59,10 @@ static int rt_init(const struct ucd_host *host, const struct ucd_init_ctx *ic, s
 	rt->host = host;
 	rt->ic = ic;
 	/* As containerd's task manager: its two directories, 0711 (bundles
-	 * live under state; root is kept for parity), checked with what is
-	 * above them, and the platform it runs. */
-	if (dir_ancestors_secure(rt, ic->root, err) < 0 || dir_ancestors_secure(rt, ic->state, err) < 0 ||
-	    dir_secure(rt, ic->root, 0711, err) < 0 || dir_secure(rt, ic->state, 0711, err) < 0) {
+	 * live under state; root is kept for parity), checked with the way to
+	 * them as the daemon checks its own (host->dir_ensure), and the platform it runs. */
+	if (host->dir_ensure(host, ic->root, 0711, NULL, err) < 0 ||
+	    host->dir_ensure(host, ic->state, 0711, NULL, err) < 0) {
 		free(rt);
 		return -1;
 	}

@@ -62,15 +62,8 @@ int shim_log_open(struct runtime *rt, struct rt_task *t, struct ucd_error **err)
 void shim_log_close(struct rt_task *t);
 
 /* bundle.c */
-/* The directory `path` of the plugin: made with `mode` if missing; an
- * existing one must be a directory of the daemon's user (else
- * FailedPrecondition, refused), a mode with bits beyond `mode` is brought
- * down (logged). */
-int dir_secure(struct runtime *rt, const char *path, mode_t mode, struct ucd_error **err);
-/* Every directory above `path`: the daemon's user's or root's, and not
- * writable by others unless sticky (as /tmp); else FailedPrecondition. */
-int dir_ancestors_secure(struct runtime *rt, const char *path, struct ucd_error **err);
-/* An existing bundle (one an older version made): 0700, its files 0600. */
+/* An existing bundle (one an older version made): checked as the
+ * daemon's own directories are (host->dir_ensure), 0700, its files 0600. */
 int bundle_secure(struct runtime *rt, const char *bundle, struct ucd_error **err);
 int bundle_create(struct runtime *rt, struct rt_task *t, const uint8_t *spec, size_t spec_len,
 		  struct ucd_error **err);

@@ -560,7 +560,7 @@ def suite(shim, d, extra):
                 os.path.join(bundle, "log"): 0o600}
         for path, m in want.items():
             eq(mode(path), m, "mode of %s after the restart" % path)
-        contains(d.stderr(), "`%s` had mode 0711: now 0700" % bundle)
+        contains(d.stderr(), "`%s` had mode 0711, more than the 0700 the daemon gives it: narrowed to 0700" % bundle)
         eq(task_rows(d).get(cid), (pid, "RUNNING"), "the task after the restart")
         r = ctr(d, "task", "exec", "--exec-id", "after", cid, "echo", "served")
         eq(r.stdout, "served\n", "exec after the restart")
@@ -917,14 +917,14 @@ def config_suite():
         os.chmod(nsdir, 0o711)
         r = ctr(d, "run", "--rm", "--runtime", fake, REF, "shim-fails", "true", ns=ns, check=False)
         check(r.returncode != 0, "must fail")
-        contains(r.stderr, "`%s` belongs to uid 65534, not to the daemon's uid 0: refused" % nsdir)
+        contains(r.stderr, "`%s` is owned by uid 65534, not by root: refusing to trust it" % nsdir)
         ctr(d, "containers", "rm", "shim-fails", ns=ns, check=False)
         os.chown(nsdir, 0, 0)
         os.chmod(nsdir, 0o777)
         r = ctr(d, "run", "--rm", "--runtime", fake, REF, "shim-fails", "true", ns=ns, check=False)
         contains(r.stderr, "no cgroup for you")   # past the directory: the fake shim's own failure
         eq(mode(nsdir), 0o711, "mode of the namespace directory")
-        contains(d.stderr(), "`%s` had mode 0777: now 0711" % nsdir)
+        contains(d.stderr(), "`%s` had mode 0777, more than the 0711 the daemon gives it: narrowed to 0711" % nsdir)
         ctr(d, "containers", "rm", "shim-fails", ns=ns, check=False)
 
     @h.test("config: a bundle of another user found at start is not loaded: its shim-binary-path is never run")
@@ -942,7 +942,7 @@ def config_suite():
         try:
             time.sleep(0.5)   # a cleanup would have run the binary by now
             check(not os.path.exists(marker), "the bundle's shim binary was not run")
-            contains(d.stderr(), "`%s` belongs to uid 65534, not to the daemon's uid 0: refused" % bundle)
+            contains(d.stderr(), "`%s` is owned by uid 65534, not by root: refusing to trust it" % bundle)
             contains(d.stderr(), "the task is not loaded")
         finally:
             import shutil
@@ -964,7 +964,7 @@ def config_suite():
         os.chown(plugin_state(dd), 65534, 65534)
         dd.start()
         try:
-            contains(runtime_plugin_error(dd), "`%s` belongs to uid 65534" % plugin_state(dd), "init error")
+            contains(runtime_plugin_error(dd), "`%s` is owned by uid 65534" % plugin_state(dd), "init error")
         finally:
             dd.stop()
         dd = h.daemon("openparent")
@@ -978,7 +978,7 @@ def config_suite():
             contains(dd.stderr(), parent, "the daemon's refusal")
             return
         try:
-            contains(runtime_plugin_error(dd), "`%s` (above `%s`) is writable by others (mode 0777) and not sticky"
+            contains(runtime_plugin_error(dd), "`%s` (on the way to `%s`) is writable by others (mode 0777)"
                      % (parent, plugin_state(dd)), "init error")
         finally:
             dd.stop()
