@@ -26,6 +26,15 @@ typedef bool (*diff_cancelled_fn)(void *arg);
 #define DIFF_MT_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
 #define DIFF_DIGEST_MAX 72   /* "sha256:" + 64 hex + NUL */
 
+/* How deep a directory tree the walks of this module follow (the diff's
+ * comparison, removing a tree for a whiteout or an opaque directory): each
+ * level holds open directories, and a layer or a container can build trees
+ * 100,000 deep. Deeper trees are refused with an error that names the
+ * limit, never a crash. The snapshot store walks to the same depth
+ * (SNST_MAX_DEPTH). */
+#define DIFF_MAX_DEPTH 512
+
+
 /* How a layer's bytes are stored, by its media type (containerd's
  * images.DiffCompression): */
 enum diff_compression {
