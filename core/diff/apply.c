@@ -53,6 +53,12 @@ struct applier {
 	const char *name;           /* the entry being applied, as in the archive */
 };
 
+/* Tests that link this file define this to act at an apply's critical
+ * moment: "chmod", right before a mode is set through a name (what a
+ * process writing the same tree would race). Undefined (NULL) in
+ * ucd-layers.so. */
+void diff_apply_test_hook(const char *what, int dir, const char *name) __attribute__((weak, visibility("hidden")));
+
 /* --- errors naming the entry ----------------------------------------------- */
 
 static int entry_error(struct applier *ap, struct ucd_error **err, int code, int errno_, const char *fmt, ...)
@@ -77,6 +83,16 @@ static int entry_error(struct applier *ap, struct ucd_error **err, int code, int
 static int os_error(struct applier *ap, struct ucd_error **err, int e, const char *op)
 {
 	return entry_error(ap, err, UCD_UNKNOWN, e, "%s: %s", op, strerror(e));
+}
+
+/* What rootfs_remove_all answered: -ELOOP is its depth limit. */
+static int remove_error(struct applier *ap, struct ucd_error **err, int neg_errno, const char *op)
+{
+	if (neg_errno == -ELOOP)
+		return entry_error(ap, err, UCD_FAILED_PRECONDITION, ELOOP,
+				   "%s: the tree is deeper than %d directories, the most a layer apply removes", op,
+				   DIFF_MAX_DEPTH);
+	return os_error(ap, err, -neg_errno, op);
 }
 
 /* --- parents ----------------------------------------------------------------- */
@@ -204,7 +220,12 @@ static int apply_metadata(struct applier *ap, struct archive_entry *e, const str
 		return -1;
 	mode_t mode = archive_entry_perm(e) & 07777;
 	if (t->type != S_IFLNK) {   /* Linux has no mode for symlinks */
-		r = t->fd >= 0 ? fchmod(t->fd, mode) : fchmodat(t->dir, t->base, mode, 0);
+		/* Never through a symlink, should the name have become one:
+		 * fchmodat(2) itself always follows; glibc's AT_SYMLINK_NOFOLLOW
+		 * pins the name with O_PATH and refuses a symlink (EOPNOTSUPP). */
+		if (t->fd < 0 && diff_apply_test_hook != NULL)
+			diff_apply_test_hook("chmod", t->dir, t->base);
+		r = t->fd >= 0 ? fchmod(t->fd, mode) : fchmodat(t->dir, t->base, mode, AT_SYMLINK_NOFOLLOW);
 		if (r < 0)
 			return os_error(ap, err, errno, "chmod");
 	}
@@ -337,9 +358,12 @@ static int create_special(struct applier *ap, struct archive_entry *e, int dir, 
 /* --- whiteouts -------------------------------------------------------------------- */
 
 /* Plain mode, `dir/.wh..wh..opq`: the directory keeps only what this layer
- * put there (before or after the marker); the rest came from below. */
-static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct ucd_error **err)
+ * put there (before or after the marker); the rest came from below. Goes
+ * down into this layer's own directories (depth: how many it is in). */
+static int make_opaque(struct applier *ap, int dir_fd, const char *rel, int depth, struct ucd_error **err)
 {
+	if (depth >= DIFF_MAX_DEPTH)
+		return remove_error(ap, err, -ELOOP, "opaque directory");
 	autoclose int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return os_error(ap, err, errno, "open directory");
@@ -356,7 +380,7 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct u
 		if (!strset_has(&ap->unpacked, child)) {
 			int r = rootfs_remove_all(dirfd(d), de->d_name);
 			if (r < 0)
-				rc = os_error(ap, err, -r, "remove for opaque directory");
+				rc = remove_error(ap, err, r, "remove for opaque directory");
 			continue;
 		}
 		struct stat st;
@@ -365,7 +389,7 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct u
 			if (sub < 0)
 				rc = os_error(ap, err, errno, "open directory");
 			else {
-				rc = make_opaque(ap, sub, child, err);
+				rc = make_opaque(ap, sub, child, depth + 1, err);
 				close(sub);
 			}
 		}
@@ -383,7 +407,7 @@ static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const 
 	bool overlay = ap->opts->mode == DIFF_APPLY_OVERLAY;
 	if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
 		if (!overlay)
-			return make_opaque(ap, dir, parent, err) < 0 ? -1 : 1;
+			return make_opaque(ap, dir, parent, 0, err) < 0 ? -1 : 1;
 		const char *key = ap->opts->userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque";
 		if (fsetxattr(dir, key, "y", 1, 0) < 0)
 			return os_error(ap, err, errno, "set opaque xattr");
@@ -394,7 +418,7 @@ static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const 
 		return entry_error(ap, err, UCD_INVALID_ARGUMENT, EINVAL, "invalid whiteout name: %s: invalid archive", base);
 	int r = rootfs_remove_all(dir, orig);
 	if (r < 0)
-		return os_error(ap, err, -r, "remove whited-out file");
+		return remove_error(ap, err, r, "remove whited-out file");
 	if (!overlay)
 		return 1;
 	/* overlayfs' whiteout: a 0/0 character device owned like the entry. */
@@ -450,7 +474,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	if (exists && !(S_ISDIR(st.st_mode) && is_dir)) {
 		int r = rootfs_remove_all(dir, base);
 		if (r < 0)
-			return os_error(ap, err, -r, "remove existing");
+			return remove_error(ap, err, r, "remove existing");
 		exists = false;
 	}
 

@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "diff/diff.h"
 #include "diff/rootfs.h"
 #include "util/mem.h"
 
@@ -166,7 +167,9 @@ int rootfs_make_dir(int rootfd, const char *rel, const int *parent_fds, size_t n
 	}
 }
 
-static int empty_dir(int fd)
+static int remove_at(int dirfd, const char *name, int depth);
+
+static int empty_dir(int fd, int depth)
 {
 	DIR *d = fdopendir(fd);
 	if (d == NULL) {
@@ -184,7 +187,7 @@ static int empty_dir(int fd)
 		while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			rc = rootfs_remove_all(dirfd(d), de->d_name);
+			rc = remove_at(dirfd(d), de->d_name, depth);
 			again = true;
 		}
 		if (rc == 0 && errno != 0)
@@ -194,21 +197,29 @@ static int empty_dir(int fd)
 	return rc;
 }
 
-int rootfs_remove_all(int dirfd, const char *name)
+/* depth: how many directories above `name` this removal has entered. */
+static int remove_at(int dirfd, const char *name, int depth)
 {
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
+	if (depth >= DIFF_MAX_DEPTH)
+		return -ELOOP;
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	int rc = empty_dir(fd);
+		return errno == ENOENT ? 0 : errno == ELOOP ? -ENOTDIR : -errno;
+	int rc = empty_dir(fd, depth + 1);
 	if (rc < 0)
 		return rc;
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int rootfs_remove_all(int dirfd, const char *name)
+{
+	return remove_at(dirfd, name, 0);
 }
 
 int rootfs_copy_dir_info(int src, int dst)

@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -704,6 +706,343 @@ static void test_diff(bool gzip)
 	error_free(e);
 }
 
+/* --- a tree that changes under the diff --------------------------------------------- */
+
+/* A running container renames and replaces names while its snapshot is
+ * diffed. These tests make the worst moment deterministic: the diff asks
+ * its `cancelled` callback before each directory and after it has looked
+ * at each entry (before anything reads that entry), and the callback does
+ * the container's move at a chosen call. */
+struct race {
+	int calls, at;
+	void (*act)(void);
+};
+static struct race race;
+
+static bool race_cancelled(void *arg)
+{
+	struct race *r = arg;
+	if (++r->calls == r->at)
+		r->act();
+	return false;
+}
+
+static int race_diff(const char *lower, int when, void (*act)(void), struct bytes *out)
+{
+	race = (struct race){.at = when, .act = act};
+	error_free(last_err);
+	last_err = NULL;
+	struct diff_result res;
+	int rc = diff_trees(lower, at(root, "upper"), false, sink, out, race_cancelled, &race, &res, &last_err);
+	if (rc < 0)
+		printf("# error: %s\n", last_err->msg);
+	CHECK(race.calls >= when);   /* the move did happen */
+	return rc;
+}
+
+/* The data of entry `name` in the plain tar `b` (static storage), NULL
+ * when there is no such regular entry. */
+static const char *tar_data(const struct bytes *b, const char *name)
+{
+	static char data[256];
+	const char *found = NULL;
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	archive_read_open_memory(a, b->p, b->n);
+	struct archive_entry *e;
+	while (found == NULL && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		if (strcmp(archive_entry_pathname(e), name) != 0 || archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		la_ssize_t n = archive_read_data(a, data, sizeof data - 1);
+		data[n > 0 ? n : 0] = '\0';
+		found = data;
+	}
+	archive_read_free(a);
+	return found;
+}
+
+static void swap_in_fifo(void)
+{
+	CHECK(unlink(at(root, "upper/f")) == 0 && mkfifo(at(root, "upper/f"), 0644) == 0);
+}
+
+static void swap_in_device(void)
+{
+	/* /dev/zero's numbers: read as a regular file, it would put zeros
+	 * (or, with a disk's numbers, the raw disk) into the layer */
+	CHECK(unlink(at(root, "upper/f")) == 0 && mknod(at(root, "upper/f"), S_IFCHR | 0644, makedev(1, 5)) == 0);
+}
+
+static void remove_file(void)
+{
+	CHECK(unlink(at(root, "upper/f")) == 0);
+}
+
+static void swap_parent_for_symlink(void)
+{
+	/* d -> the canary directory outside: a lookup of "d/secret" by path
+	 * would read the host's file */
+	CHECK(rename(at(root, "upper/d"), at(root, "upper/d.moved")) == 0 && symlink(canary, at(root, "upper/d")) == 0);
+}
+
+static void swap_dir(void)
+{
+	CHECK(rename(at(root, "upper/d"), at(root, "upper/d.moved")) == 0 && mkdir(at(root, "upper/d"), 0755) == 0);
+}
+
+static void sigalrm(int sig)
+{
+	static const char msg[] = "not ok - the diff hung on a name swapped for a fifo (a pool thread would hang)\n";
+	(void)sig;
+	if (write(1, msg, sizeof msg - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static void test_races(void)
+{
+	printf("# a tree that changes under the diff\n");
+	signal(SIGALRM, sigalrm);
+	alarm(60);
+	struct bytes out = {0};
+
+	/* "f" seen as a regular file, then a fifo: opened for reading it
+	 * would block the thread forever */
+	fresh_root();
+	sh("mkdir '%s/upper' && echo -n data > '%s/upper/f'", root, root);
+	CHECK(race_diff(NULL, 2, swap_in_fifo, &out) == -UCD_ABORTED && err_has("changed during the diff"));
+
+	/* then a device node */
+	fresh_root();
+	sh("mkdir '%s/upper' && echo -n data > '%s/upper/f'", root, root);
+	CHECK(race_diff(NULL, 2, swap_in_device, &out) == -UCD_ABORTED && err_has("/f changed during the diff"));
+
+	/* gone before it is read: the diff fails, as containerd's does */
+	fresh_root();
+	sh("mkdir '%s/upper' && echo -n data > '%s/upper/f'", root, root);
+	CHECK(race_diff(NULL, 2, remove_file, &out) == -UCD_ABORTED && err_has("changed during the diff"));
+
+	/* the same on both sides but for the content: the comparison reads
+	 * both, and must not open the fifo either */
+	fresh_root();
+	sh("mkdir '%s/lower' && echo -n data > '%s/lower/f' && touch -d @1600000000 '%s/lower/f' && "
+	   "cp -a '%s/lower' '%s/upper'", root, root, root, root, root);
+	CHECK(race_diff(at(root, "lower"), 2, swap_in_fifo, &out) == -UCD_ABORTED && err_has("changed during the diff"));
+
+	/* a parent swapped for a symlink to the host once the walk is in it:
+	 * the file is read from the directory the walk holds, never through
+	 * the symlink (calls: the root, "d", d itself, "d/secret") */
+	fresh_root();
+	sh("mkdir -p '%s/upper/d' && echo -n inside > '%s/upper/d/secret'", root, root);
+	out = (struct bytes){0};
+	CHECK(race_diff(NULL, 4, swap_parent_for_symlink, &out) == 0);
+	const char *got = tar_data(&out, "d/secret");
+	CHECK_STR(got, "inside");
+	CHECK(memmem(out.p, out.n, "canary", 6) == NULL);
+	free(out.p);
+
+	/* a directory swapped for another between its stat and its walk */
+	fresh_root();
+	sh("mkdir -p '%s/upper/d' && echo -n inside > '%s/upper/d/secret'", root, root);
+	out = (struct bytes){0};
+	CHECK(race_diff(NULL, 2, swap_dir, &out) == -UCD_ABORTED && err_has("/d changed during the diff"));
+	free(out.p);
+
+	alarm(0);
+	CHECK(outside_untouched());
+}
+
+/* A tree 100,000 directories deep (a container can make one with mkdir
+ * and chdir in a loop): the diff refuses it clearly instead of running the
+ * thread out of stack. */
+static void make_deep(const char *dir, int depth)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; fd >= 0 && i < depth; i++) {
+		int next = mkdirat(fd, "d", 0755) == 0 ? openat(fd, "d", O_RDONLY | O_DIRECTORY) : -1;
+		close(fd);
+		fd = next;
+	}
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Deep trees go under /dev/shm when it is a tmpfs: 100,000 directories
+ * take seconds there and a minute on a busy disk. */
+static char deep_base[128];
+
+static const char *deep_dir(void)
+{
+	struct statfs fs;
+	bool shm = statfs("/dev/shm", &fs) == 0 && fs.f_type == 0x01021994;   /* TMPFS_MAGIC */
+	snprintf(deep_base, sizeof deep_base, "%s/ucd-test-deep-XXXXXX", shm ? "/dev/shm" : base);
+	if (mkdtemp(deep_base) == NULL)
+		snprintf(deep_base, sizeof deep_base, "%s", root);
+	return deep_base;
+}
+
+static void test_deep_diff(void)
+{
+	printf("# a tree 100,000 deep\n");
+	const char *dir = deep_dir();
+	make_deep(dir, 100000);
+	struct bytes out = {0};
+	struct diff_result res;
+	error_free(last_err);
+	last_err = NULL;
+	CHECK(diff_trees(NULL, dir, true, sink, &out, NULL, NULL, &res, &last_err) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("the tree is deeper than 512 directories"));
+	free(out.p);
+	sh("rm -rf '%s'", dir);
+	/* 512 deep is fine */
+	fresh_root();
+	sh("mkdir '%s/upper'", root);
+	make_deep(at(root, "upper"), 511);
+	out = (struct bytes){0};
+	error_free(last_err);
+	last_err = NULL;
+	CHECK(diff_trees(NULL, at(root, "upper"), false, sink, &out, NULL, NULL, &res, &last_err) == 0);
+	free(out.p);
+	fresh_root();
+}
+
+/* Apply: a mode is never set through a symlink. A process writing the
+ * same tree could turn the name of a fifo the layer just made into a
+ * symlink to a host file before its mode is set; the test hook does that
+ * at the worst moment. */
+static const char *hook_name;
+static void (*hook_act)(int dir, const char *name);
+
+void diff_apply_test_hook(const char *what, int dir, const char *name)
+{
+	if (hook_act != NULL && strcmp(what, "chmod") == 0 && strcmp(name, hook_name) == 0) {
+		void (*a)(int, const char *) = hook_act;
+		hook_act = NULL;
+		a(dir, name);
+	}
+}
+
+static void fifo_to_symlink(int dir, const char *name)
+{
+	CHECK(unlinkat(dir, name, 0) == 0 && symlinkat(at(canary, "secret"), dir, name) == 0);
+}
+
+static void test_apply_chmod_race(void)
+{
+	printf("# apply: a name turned into a symlink before its mode is set\n");
+	fresh_root();
+	struct stat before, after;
+	CHECK(stat(at(canary, "secret"), &before) == 0);
+	hook_name = "p";
+	hook_act = fifo_to_symlink;
+	struct bytes b = LAYER("none", {.name = "p", .type = AE_IFIFO, .perm = 0606});
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, NULL, NULL) == -UCD_UNKNOWN && err_has("chmod"));
+	CHECK(hook_act == NULL);
+	CHECK(stat(at(canary, "secret"), &after) == 0 && after.st_mode == before.st_mode);
+	CHECK(outside_untouched());
+	free(b.p);
+}
+
+/* Trees deeper than the apply walks: one a container left in a snapshot,
+ * one a layer builds itself through symlinks (each entry name is at most
+ * 4095 bytes, but a symlink to a deep directory makes the next entry start
+ * there; the kernel follows at most 40 symlinks in one lookup, nested ones
+ * fewer, so a layer gets to some 40,000-80,000 levels and no further: the
+ * next entry is refused for its symlinks). Removing them (a whiteout, a
+ * replacing entry, an opaque directory) is refused clearly; the thread
+ * never runs out of stack. */
+static int apply_at(const char *dir, struct bytes b)
+{
+	error_free(last_err);
+	last_err = NULL;
+	struct reader r = {&b, 0};
+	struct diff_apply_opts plain = {.mode = DIFF_APPLY_PLAIN};
+	struct diff_digest d;
+	int rc = diff_apply(dir, DIFF_PLAIN_TAR, mem_read, &r, &plain, &d, &last_err);
+	if (rc < 0)
+		printf("# error: %.300s (errno %d: %s)\n", last_err->msg, last_err->errno_, strerror(last_err->errno_));
+	free(b.p);
+	return rc;
+}
+
+static void test_deep_apply(void)
+{
+	printf("# apply over trees 100,000 deep\n");
+	char target[256];
+	snprintf(target, sizeof target, "%s/t", deep_dir());
+	sh("mkdir -p '%s/o'", target);
+	make_deep(target, 100000);   /* t/d/d/..., then moved to t/o/deep */
+	CHECK(rename(at(target, "d"), at(target, "o/deep")) == 0);
+
+	CHECK(apply_at(target, LAYER("none", {.name = "o/.wh.deep"})) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("entry \"o/.wh.deep\": remove whited-out file: the tree is deeper than 512 directories"));
+	CHECK(apply_at(target, LAYER("none", {.name = "o/deep", .data = "now a file"})) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("remove existing: the tree is deeper than 512 directories"));
+	CHECK(apply_at(target, LAYER("none", {.name = "o/new", .data = "n"}, {.name = "o/.wh..wh..opq"})) ==
+	      -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("remove for opaque directory: the tree is deeper than 512 directories"));
+	struct stat st;
+	CHECK(lst(at(target, "o/deep/d/d/d"), &st) && S_ISDIR(st.st_mode));
+
+	/* a layer's own deep tree, through symlink hops: 2,000 levels per
+	 * entry, each symlink one hop further; the 41st hop is refused */
+	sh("rm -rf '%s' && mkdir '%s'", target, target);
+	struct tb t;
+	tb_open(&t, "none");
+	char *chain = xmalloc(4100), *name = xmalloc(4200), *link = xmalloc(4200);
+	size_t n = 0;
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)sprintf(chain + n, i ? "/a" : "a");
+	for (int k = 0; k <= 50; k++) {
+		snprintf(name, 4200, "x%d/%s/", k, chain);
+		if (k > 0) {
+			snprintf(link, 4200, "x%d/%s", k - 1, chain);
+			char sym[16];
+			snprintf(sym, sizeof sym, "x%d", k);
+			tb_add(&t, &(struct ent){.name = sym, .type = AE_IFLNK, .link = link});
+		}
+		tb_add(&t, &(struct ent){.name = name, .type = AE_IFDIR, .perm = 0755});
+	}
+	struct bytes hops = tb_close(&t);
+	CHECK(apply_at(target, hops) == -UCD_INVALID_ARGUMENT);
+	CHECK(err_has("entry \"x") && err_has("too many levels of symbolic links"));
+	int fd = open(at(target, "x0"), O_RDONLY | O_DIRECTORY);
+	int levels = 0;
+	while (fd >= 0) {
+		int next = openat(fd, "a", O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		close(fd);
+		fd = next;
+		levels += next >= 0;
+	}
+	printf("# the layer made a tree %d directories deep\n", levels);
+	CHECK(levels >= 20000);
+	CHECK(apply_at(target, LAYER("none", {.name = ".wh.x0"})) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("the tree is deeper than 512 directories"));
+
+	/* an opaque marker over this layer's own directories, 600 deep */
+	sh("rm -rf '%s' && mkdir '%s'", target, target);
+	tb_open(&t, "none");
+	n = (size_t)sprintf(name, "op");
+	tb_add(&t, &(struct ent){.name = "op/", .type = AE_IFDIR, .perm = 0755});
+	for (int i = 0; i < 600; i++) {
+		n += (size_t)sprintf(name + n, "/a");
+		char dirname[1300];
+		snprintf(dirname, sizeof dirname, "%s/", name);
+		tb_add(&t, &(struct ent){.name = dirname, .type = AE_IFDIR, .perm = 0755});
+	}
+	tb_add(&t, &(struct ent){.name = "op/.wh..wh..opq"});
+	struct bytes opq = tb_close(&t);
+	CHECK(apply_at(target, opq) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("opaque directory: the tree is deeper than 512 directories"));
+
+	free(chain);
+	free(name);
+	free(link);
+	sh("rm -rf '%s'", deep_base);
+	CHECK(outside_untouched());
+}
+
 static void test_clean(void)
 {
 	char out[64];
@@ -767,6 +1106,10 @@ int main(void)
 	test_hostile();
 	test_diff(true);
 	test_diff(false);
+	test_races();
+	test_deep_diff();
+	test_apply_chmod_race();
+	test_deep_apply();
 
 	error_free(last_err);
 	sh("rm -rf '%s'", base);
