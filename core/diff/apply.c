@@ -51,6 +51,8 @@ struct applier {
 	char *cached_parent;
 	int cached_fd;
 	const char *name;           /* the entry being applied, as in the archive */
+	struct diff_limits limits;  /* opts->limits with the defaults filled in */
+	uint64_t entries, name_bytes, hole_bytes;   /* spent so far */
 };
 
 /* Tests that link this file define this to act at an apply's critical
@@ -93,6 +95,18 @@ static int remove_error(struct applier *ap, struct ucd_error **err, int neg_errn
 				   "%s: the tree is deeper than %d directories, the most a layer apply removes", op,
 				   DIFF_MAX_DEPTH);
 	return os_error(ap, err, -neg_errno, op);
+}
+
+/* A ceiling of struct diff_limits reached: "the layer <what> more than
+ * <limit><unit>". */
+static int ceiling_error(struct applier *ap, struct ucd_error **err, const char *what, uint64_t limit, bool bytes,
+			 const char *unit)
+{
+	char size[32];
+	if (!bytes)
+		snprintf(size, sizeof size, "%llu", (unsigned long long)limit);
+	return entry_error(ap, err, UCD_RESOURCE_EXHAUSTED, EFBIG, "the layer %s more than %s%s", what,
+			   bytes ? layer_stream_size_text(limit, size) : size, unit);
 }
 
 /* --- parents ----------------------------------------------------------------- */
@@ -260,25 +274,38 @@ static int create_file(struct applier *ap, struct archive_entry *e, int dir, con
 	autoclose int fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return os_error(ap, err, errno, "create");
-	int64_t end = 0;
+	/* A sparse entry (GNU or pax sparse formats) has holes: offsets no
+	 * data is written at, and an end past its last data. They cost no
+	 * disk here, but whoever reads the file later (a diff of this
+	 * snapshot, a copy without SEEK_DATA) reads them in full: they count
+	 * against limits.hole_bytes. */
+	int64_t end = 0, data = 0;
 	for (;;) {
 		const void *p;
 		size_t len;
 		la_int64_t off;
 		int r = archive_read_data_block(ap->tar, &p, &len, &off);
+		layer_stream_in_headers(ap->stream, false);   /* a GNU 1.0 sparse map is read with the first block */
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
 			layer_stream_error(ap->stream, "invalid tar", err);
 			return error_wrap(err, "entry %s", ap->name);
 		}
+		data += (int64_t)len;
+		if (ap->hole_bytes + (uint64_t)(off + (int64_t)len - data) > ap->limits.hole_bytes)
+			return ceiling_error(ap, err, "has sparse files with holes of", ap->limits.hole_bytes, true, "");
 		int w = write_all(fd, p, len, off);
 		if (w < 0)
 			return os_error(ap, err, -w, "write");
 		end = off + (int64_t)len;
 	}
 	/* A sparse file may end in a hole. */
-	if (end < archive_entry_size(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+	int64_t size = archive_entry_size(e) > end ? archive_entry_size(e) : end;
+	ap->hole_bytes += (uint64_t)(size - data);
+	if (ap->hole_bytes > ap->limits.hole_bytes)
+		return ceiling_error(ap, err, "has sparse files with holes of", ap->limits.hole_bytes, true, "");
+	if (end < size && ftruncate(fd, size) < 0)
 		return os_error(ap, err, errno, "truncate");
 	struct target t = {.fd = fd, .type = S_IFREG};
 	return apply_metadata(ap, e, &t, err);
@@ -443,6 +470,10 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	if (len > NAME_MAX_BYTES)
 		return entry_error(ap, err, UCD_INVALID_ARGUMENT, ENAMETOOLONG, "name is %zu bytes long, longer than %d",
 				   len, NAME_MAX_BYTES);
+	/* What this entry keeps in memory until the end (the names of what
+	 * the layer wrote, its directories' times) grows with its name. */
+	if ((ap->name_bytes += len) > ap->limits.name_bytes)
+		return ceiling_error(ap, err, "has entry names of", ap->limits.name_bytes, true, "");
 	autofree char *path = xmalloc(len + 2);
 	int c = rootfs_clean(name, path);
 	if (c < 0)
@@ -543,15 +574,30 @@ static int apply_all(struct applier *ap, struct ucd_error **err)
 			break;
 		}
 		ap->name = NULL;
+		layer_stream_in_headers(ap->stream, true);
 		int r = archive_read_next_header2(ap->tar, e);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN) {
+		/* ARCHIVE_RETRY is a header that failed its checksum */
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
 			rc = layer_stream_error(ap->stream, "invalid tar", err);
+			break;
+		}
+		if (++ap->entries > ap->limits.entries) {
+			ap->name = archive_entry_pathname(e);
+			rc = ceiling_error(ap, err, "has", ap->limits.entries, false, " entries");
 			break;
 		}
 		if ((rc = apply_entry(ap, e, err)) < 0)
 			break;
+		/* What the entry's data held and nobody read (a whiteout's,
+		 * a device's) is skipped as data, not as the next headers. */
+		layer_stream_in_headers(ap->stream, false);
+		if (archive_read_data_skip(ap->tar) != ARCHIVE_OK) {
+			rc = layer_stream_error(ap->stream, "invalid tar", err);
+			error_wrap(err, "entry %s", ap->name ? ap->name : "");
+			break;
+		}
 	}
 	archive_entry_free(e);
 	return rc;
@@ -560,7 +606,13 @@ static int apply_all(struct applier *ap, struct ucd_error **err)
 int diff_apply(const char *root, enum diff_compression comp, diff_read_fn read, void *read_arg,
 	       const struct diff_apply_opts *opts, struct diff_digest *out, struct ucd_error **err)
 {
-	struct applier ap = {.root = -1, .opts = opts, .cached_fd = -1};
+	struct applier ap = {.root = -1, .opts = opts, .cached_fd = -1, .limits = opts->limits};
+	struct diff_limits *l = &ap.limits;
+	l->entries = l->entries ? l->entries : DIFF_MAX_ENTRIES;
+	l->stream_bytes = l->stream_bytes ? l->stream_bytes : DIFF_MAX_STREAM_BYTES;
+	l->hole_bytes = l->hole_bytes ? l->hole_bytes : DIFF_MAX_HOLE_BYTES;
+	l->name_bytes = l->name_bytes ? l->name_bytes : DIFF_MAX_NAME_BYTES;
+	l->header_bytes = l->header_bytes ? l->header_bytes : DIFF_MAX_HEADER_BYTES;
 	ap.root = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ap.root < 0)
 		return error_set(err, UCD_UNKNOWN, errno, "open %s: %s", root, strerror(errno));
@@ -577,7 +629,7 @@ int diff_apply(const char *root, enum diff_compression comp, diff_read_fn read, 
 			ap.parent_fds[ap.n_parents] = fd;
 		}
 	}
-	ap.stream = layer_stream_open(comp, read, read_arg, opts->cancelled, opts->cancel_arg, &ap.tar, err);
+	ap.stream = layer_stream_open(comp, read, read_arg, opts->cancelled, opts->cancel_arg, &ap.limits, &ap.tar, err);
 	if (ap.stream == NULL) {
 		rc = -1;
 		goto out;

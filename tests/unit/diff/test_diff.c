@@ -1043,6 +1043,286 @@ static void test_deep_apply(void)
 	CHECK(outside_untouched());
 }
 
+/* --- what libarchive is allowed to read, and how much --------------------------------- */
+
+static bool root_is_empty(void)
+{
+	DIR *d = opendir(root);
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL)
+		n++;
+	if (d)
+		closedir(d);
+	return n == 2;
+}
+
+/* An archive of another format holding the file "pwned" (NULL when this
+ * libarchive cannot write that format or filter). */
+static bool other_archive(const char *format, const char *filter, struct bytes *out)
+{
+	*out = (struct bytes){0};
+	struct archive *a = archive_write_new();
+	bool ok = archive_write_set_format_by_name(a, format) == ARCHIVE_OK &&
+		  (filter == NULL || archive_write_add_filter_by_name(a, filter) == ARCHIVE_OK) &&
+		  archive_write_open(a, out, NULL, bytes_write_cb, NULL) == ARCHIVE_OK;
+	if (ok) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, "pwned");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, 1);
+		ok = archive_write_header(a, e) == ARCHIVE_OK && archive_write_data(a, "x", 1) == 1;
+		archive_entry_free(e);
+		ok = archive_write_close(a) == ARCHIVE_OK && ok;
+	}
+	archive_write_free(a);
+	if (!ok) {
+		free(out->p);
+		*out = (struct bytes){0};
+	}
+	return ok;
+}
+
+static void test_formats(void)
+{
+	printf("# only tar, only gzip and zstd\n");
+	/* Every archive format libarchive's writer has besides tar: the
+	 * reader would accept each with archive_read_support_format_all */
+	static const char *const formats[] = {"zip", "7zip", "cpio", "odc", "newc", "iso9660", "ar", "arbsd",
+					      "xar", "warc", "mtree", "shar", "raw"};
+	int tried = 0;
+	for (size_t i = 0; i < ARRAY_LEN(formats); i++) {
+		struct bytes b;
+		if (!other_archive(formats[i], NULL, &b)) {
+			printf("# (this libarchive writes no %s)\n", formats[i]);
+			continue;
+		}
+		tried++;
+		for (int gz = 0; gz < 2; gz++) {
+			fresh_root();
+			struct bytes in = b;
+			if (gz) {   /* gzip-wrapped, under the gzip media type: decompressed, then refused */
+				in = (struct bytes){0};
+				struct archive *a = archive_write_new();
+				archive_write_set_format_raw(a);
+				archive_write_add_filter_gzip(a);
+				archive_write_open(a, &in, NULL, bytes_write_cb, NULL);
+				struct archive_entry *e = archive_entry_new();
+				archive_entry_set_filetype(e, AE_IFREG);
+				archive_write_header(a, e);
+				archive_write_data(a, b.p, b.n);
+				archive_entry_free(e);
+				archive_write_close(a);
+				archive_write_free(a);
+			}
+			printf("# a %s archive%s\n", formats[i], gz ? ", gzip-compressed" : "");
+			int rc = apply_mt(root, gz ? DIFF_MT_LAYER_GZIP : DIFF_MT_LAYER, &in, NULL, NULL);
+			/* An ISO 9660 image begins with 32 KiB of zeros: to a tar
+			 * reader (Go's too) the end of an empty archive */
+			if (strcmp(formats[i], "iso9660") == 0 && rc == 0)
+				printf("# read as an empty tar\n");
+			else
+				CHECK(rc == -UCD_INVALID_ARGUMENT && err_has("invalid tar"));
+			CHECK(root_is_empty());
+			if (gz)
+				free(in.p);
+		}
+		free(b.p);
+	}
+	CHECK(tried >= 8);
+	/* Every compression but gzip and zstd, around a valid tar, under a
+	 * media type that detects compression */
+	static const char *const filters[] = {"bzip2", "xz", "lzma", "lzip", "lz4", "compress", "uuencode", "b64encode",
+					      "lzop", "grzip", "lrzip"};
+	tried = 0;
+	for (size_t i = 0; i < ARRAY_LEN(filters); i++) {
+		struct bytes b;
+		if (!other_archive("pax", filters[i], &b)) {
+			printf("# (this libarchive writes no %s)\n", filters[i]);
+			continue;
+		}
+		tried++;
+		printf("# a %s-compressed tar\n", filters[i]);
+		fresh_root();
+		CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &b, NULL, NULL) == -UCD_INVALID_ARGUMENT && err_has("invalid tar"));
+		CHECK(root_is_empty());
+		free(b.p);
+	}
+	CHECK(tried >= 6);
+	CHECK(outside_untouched());
+}
+
+static struct bytes read_whole(const char *path)
+{
+	struct bytes b = {0};
+	FILE *f = fopen(path, "rb");
+	char buf[65536];
+	size_t n;
+	while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		bytes_add(&b, buf, n);
+	if (f)
+		fclose(f);
+	return b;
+}
+
+/* A pax record "len key=value\n". */
+static void pax_record(struct bytes *b, const char *key, const char *value)
+{
+	char rec[512];
+	size_t body = strlen(key) + strlen(value) + 3;
+	size_t len = body + 1;
+	while ((size_t)snprintf(NULL, 0, "%zu", len) + body != len)
+		len++;
+	snprintf(rec, sizeof rec, "%zu %s=%s\n", len, key, value);
+	bytes_add(b, rec, strlen(rec));
+}
+
+static void pad512(struct bytes *b)
+{
+	static const unsigned char zero[512];
+	if (b->n % 512)
+		bytes_add(b, zero, 512 - b->n % 512);
+}
+
+static void test_limits(void)
+{
+	printf("# ceilings\n");
+	struct diff_apply_opts o = {.mode = DIFF_APPLY_PLAIN};
+
+	/* entries */
+	o.limits = (struct diff_limits){.entries = 10};
+	struct tb t;
+	tb_open(&t, "gzip");
+	char name[32];
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		tb_add(&t, &(struct ent){.name = name});
+	}
+	struct bytes ten = tb_close(&t);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &ten, &o, NULL) == 0);
+	o.limits.entries = 9;
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &ten, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("entry \"f9\": the layer has more than 9 entries"));
+	free(ten.p);
+
+	/* entry names kept in memory */
+	o.limits = (struct diff_limits){.name_bytes = 100};
+	fresh_root();
+	struct bytes names = LAYER("none", {.name = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+				   {.name = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}, {.name = "c"});
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &names, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("entry \"c\": the layer has entry names of more than 100 bytes"));
+	free(names.p);
+
+	/* the uncompressed stream: a file, bytes after the tar's end, and a
+	 * gzip bomb (64 MiB of zeros in 64 KiB) stopped long before its end */
+	o.limits = (struct diff_limits){.stream_bytes = 64 << 10};
+	char *big = xcalloc(1, 100001);
+	memset(big, 'b', 100000);
+	struct bytes b = LAYER("none", {.name = "big", .data = big});
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("the layer is larger than 64 KiB uncompressed"));
+	free(b.p);
+	b = LAYER("none", {.name = "small", .data = "s"});
+	unsigned char *trail = xcalloc(1, 100000);
+	bytes_add(&b, trail, 100000);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("larger than 64 KiB uncompressed"));
+	free(b.p);
+	o.limits.stream_bytes = 1 << 20;
+	struct bytes bomb = {0};
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax(a);
+	archive_write_add_filter_gzip(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	archive_write_open(a, &bomb, NULL, bytes_write_cb, NULL);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "zeros");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 64 << 20);
+	archive_write_header(a, e);
+	for (int i = 0; i < 640; i++)
+		archive_write_data(a, trail, 100000);
+	archive_write_data(a, trail, (64 << 20) - 640 * 100000);
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+	printf("# a gzip bomb: %zu bytes for 64 MiB\n", bomb.n);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &bomb, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("larger than 1 MiB uncompressed"));
+	struct stat st;
+	CHECK(lst(at(root, "zeros"), &st) && st.st_size <= (1 << 20));
+	free(bomb.p);
+	free(trail);
+	free(big);
+
+	/* sparse files: GNU tar's old sparse headers and pax 1.0, of a file
+	 * of 15 TiB (ext4's files end below 16) with 6 bytes of data; a small
+	 * one applies and stays sparse */
+	o.limits = (struct diff_limits){0};   /* the defaults */
+	sh("cd '%s' && mkdir sp && cd sp && truncate -s 15T huge && echo -n data16 | dd of=huge bs=1 seek=1000000 "
+	   "conv=notrunc status=none && tar --sparse -cf ../gnu.tar huge && "
+	   "tar --sparse --format=posix --sparse-version=1.0 -cf ../pax.tar huge && rm huge && "
+	   "truncate -s 1M small && echo -n tail | dd of=small bs=1 seek=900000 conv=notrunc status=none && "
+	   "tar --sparse --format=posix -cf ../small.tar small && cd .. && rm -r sp", base);
+	static const char *const bombs[] = {"gnu.tar", "pax.tar"};
+	for (int i = 0; i < 2; i++) {
+		b = read_whole(at(base, bombs[i]));
+		printf("# %s: a 15 TiB sparse file in %zu bytes\n", bombs[i], b.n);
+		fresh_root();
+		CHECK(b.n > 0 && b.n < (1 << 20));
+		CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+		      err_has("entry \"huge\": the layer has sparse files with holes of more than 64 GiB"));
+		CHECK(!lst(at(root, "huge"), &st) || st.st_size < (1ll << 40));
+		free(b.p);
+		unlink(at(base, bombs[i]));
+	}
+	b = read_whole(at(base, "small.tar"));
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == 0);
+	CHECK(lst(at(root, "small"), &st) && st.st_size == 1 << 20 && st.st_blocks * 512 < (256 << 10));
+	free(b.p);
+	unlink(at(base, "small.tar"));
+
+	/* a sparse map of 2 million extents (pax sparse 1.0): libarchive
+	 * would keep a list entry per extent, 150 MB for a 4 MB gzip blob;
+	 * it takes 20 MB of headers, over the 4 MiB of one entry's */
+	b = (struct bytes){0};
+	struct bytes pax = {0}, map = {0};
+	pax_record(&pax, "GNU.sparse.major", "1");
+	pax_record(&pax, "GNU.sparse.minor", "0");
+	pax_record(&pax, "GNU.sparse.name", "mapped");
+	pax_record(&pax, "GNU.sparse.realsize", "4000000");
+	char line[64];
+	snprintf(line, sizeof line, "%d\n", 2000000);
+	bytes_add(&map, line, strlen(line));
+	for (int i = 0; i < 2000000; i++) {
+		snprintf(line, sizeof line, "%d\n0\n", 2 * i);
+		bytes_add(&map, line, strlen(line));
+	}
+	pad512(&map);
+	raw_header(&b, "PaxHeader", 'x', pax.n, NULL);
+	bytes_add(&b, pax.p, pax.n);
+	pad512(&b);
+	raw_header(&b, "GNUSparseFile.0/mapped", '0', map.n, NULL);
+	bytes_add(&b, map.p, map.n);
+	raw_end(&b);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("the headers of one entry (pax records, sparse map) take more than 4 MiB"));
+	free(pax.p);
+	free(map.p);
+	free(b.p);
+	CHECK(outside_untouched());
+}
+
 static void test_clean(void)
 {
 	char out[64];
@@ -1110,6 +1390,8 @@ int main(void)
 	test_deep_diff();
 	test_apply_chmod_race();
 	test_deep_apply();
+	test_formats();
+	test_limits();
 
 	error_free(last_err);
 	sh("rm -rf '%s'", base);
