@@ -320,6 +320,58 @@ def _():
     eq(read(os.path.join(canary, "secret")), b"canary", "canary")
 
 
+def content_ingests():
+    """{backend ref: ingest directory} of the content store."""
+    out = {}
+    top = os.path.join(d.root, "io.containerd.content.v1.content", "ingest")
+    for name in os.listdir(top) if os.path.isdir(top) else []:
+        try:
+            out[read(os.path.join(top, name, "ref")).decode()] = name
+        except OSError:
+            pass
+    return out
+
+
+@h.test("Diff's ingests never take Content.Write's: namespace `diff` and one named like its sequence number")
+def _():
+    # Content.Write in namespace "diff": an ingest left half-written, to be
+    # resumed later (the content store names it diff/<sequence>/<ref>)
+    import queue
+    data = b"resumable " * 300
+    dg, ref = sha(data), "shared-ref"
+    md = [("containerd-namespace", "diff")]
+    q = queue.Queue()
+    responses = c.stub(CS + "Write")(iter(q.get, None), timeout=30, metadata=md)
+    q.put(c.request(CS + "Write", action=STAT, ref=ref, total=len(data), expected=dg))
+    next(responses)
+    q.put(c.request(CS + "Write", action=WRITE, offset=0, data=data[:1000]))
+    eq(next(responses).offset, 1000, "offset after the first part")
+    q.put(None)
+    list(responses)
+    backend = [r for r in content_ingests() if r.startswith("diff/") and r.endswith("/" + ref)]
+    eq(len(backend), 1, "the content store's name for it (%s)" % content_ingests())
+    seq = backend[0].split("/")[1]
+    # Diff in the namespace named like that sequence number, with the same
+    # ref: under diff/<ns>/<ref> its ingest would be the one above
+    src = fresh("ingest-right")
+    with open(os.path.join(src, "f"), "wb") as f:
+        f.write(b"layer")
+    r = c.call(DIFF + "Diff", ns=seq, left=[], right=bind(src, ro=True), ref=ref, media_type=MT, timeout=30).diff
+    check(b"layer" in b"".join(x.data for x in c.call(CS + "Read", ns=seq, digest=r.digest)), "the diff's layer")
+    # the half-written ingest is still there, and completes
+    eq(c.call(CS + "Status", ns="diff", ref=ref).status.offset, 1000, "offset kept")
+    q = queue.Queue()
+    responses = c.stub(CS + "Write")(iter(q.get, None), timeout=30, metadata=md)
+    q.put(c.request(CS + "Write", action=STAT, ref=ref, total=len(data), expected=dg))
+    eq(next(responses).offset, 1000, "resumed at")
+    q.put(c.request(CS + "Write", action=COMMIT, offset=1000, data=data[1000:], total=len(data), expected=dg))
+    next(responses)
+    q.put(None)
+    list(responses)
+    eq(c.call(CS + "Info", ns="diff", digest=dg).info.size, len(data), "the resumed blob")
+    check(not [r for r in content_ingests() if ref in r], "no ingest left (%s)" % content_ingests())
+
+
 @h.test("Apply: unknown media type, missing blob, blob of another namespace, no descriptor")
 def _():
     dg = write_blob(tar_of([("f", "file", b"x")]))

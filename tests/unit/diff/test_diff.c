@@ -612,6 +612,11 @@ static void test_hostile(void)
 		UCD_UNKNOWN, "no processor for media-type");
 	hostile("empty blob is an empty layer", DIFF_MT_LAYER_GZIP, (struct bytes){0}, 0, NULL);
 
+	struct bytes damaged = LAYER("none", {.name = "first", .data = "1"}, {.name = "second", .data = "2"});
+	damaged.p[1024 + 148] ^= 1;   /* the second header's checksum */
+	hostile("a header failing its checksum", DIFF_MT_LAYER, damaged, UCD_INVALID_ARGUMENT,
+		"invalid tar: Damaged tar archive");
+
 	struct bytes s = {0};
 	raw_header(&s, "sock", '9', 0, NULL);   /* no such tar type */
 	raw_end(&s);
