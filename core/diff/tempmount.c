@@ -72,7 +72,10 @@ static int mount_one(const struct tempmount_spec *m, const char *target, bool re
 	struct mount_opts mo;
 	mount_opts_parse((const char *const *)m->options, m->n_options, &mo);
 	autofree char *data = mo.data;
-	unsigned long flags = mo.flags;
+	/* The daemon only reads and writes files under a temporary mount: a
+	 * device node or a setuid binary the tree holds (a container made
+	 * it) is never to work there. */
+	unsigned long flags = mo.flags | MS_NOSUID | MS_NODEV;
 	if (readonly)
 		flags |= MS_RDONLY;
 	const char *type = m->type && m->type[0] ? m->type : "none";
@@ -81,12 +84,13 @@ static int mount_one(const struct tempmount_spec *m, const char *target, bool re
 	if (mount(m->source, target, type, flags & ~MS_REMOUNT, data[0] ? data : NULL) < 0)
 		return error_set(err, UCD_UNKNOWN, errno, "mount %s (%s) on %s: %s", m->source ? m->source : "", type,
 				 target, strerror(errno));
-	/* A bind mount ignores MS_RDONLY until remounted. */
-	if ((flags & MS_BIND) && (flags & MS_RDONLY) &&
-	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & MS_REC), NULL) < 0) {
+	/* A bind mount ignores MS_RDONLY, MS_NOSUID, MS_NODEV until remounted. */
+	unsigned long keep = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if ((flags & MS_BIND) && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | (flags & keep), NULL) < 0) {
 		int e = errno;
 		umount2(target, MNT_DETACH);
-		return error_set(err, UCD_UNKNOWN, e, "remount %s read-only: %s", target, strerror(e));
+		return error_set(err, UCD_UNKNOWN, e, "remount %s nosuid,nodev%s: %s", target,
+				 flags & MS_RDONLY ? ",ro" : "", strerror(e));
 	}
 	return 0;
 }
