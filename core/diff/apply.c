@@ -41,7 +41,10 @@ struct applier {
 	size_t n_parents;
 	struct archive *tar;
 	struct layer_stream *stream;
-	struct strset unpacked;     /* plain mode: what this layer wrote, for opaque dirs */
+	/* Plain mode: what this layer wrote, for opaque directories, as
+	 * (directory's device:inode, name): the same whether the entry named
+	 * its directory through a symlink or not. */
+	struct strset unpacked;
 	struct dir_time *dirs;      /* directory times, set at the end */
 	size_t n_dirs, cap_dirs;
 	/* The previous entry's parent directory: tar entries come grouped by
@@ -50,6 +53,7 @@ struct applier {
 	 * same parent. */
 	char *cached_parent;
 	int cached_fd;
+	char cached_key[48];        /* its "device:inode" */
 	const char *name;           /* the entry being applied, as in the archive */
 	struct diff_limits limits;  /* opts->limits with the defaults filled in */
 	uint64_t entries, name_bytes, hole_bytes;   /* spent so far */
@@ -111,6 +115,15 @@ static int ceiling_error(struct applier *ap, struct ucd_error **err, const char 
 
 /* --- parents ----------------------------------------------------------------- */
 
+/* "device:inode" of directory fd, the key of the names in it. */
+static void dir_key(int fd, char key[48])
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		memset(&st, 0, sizeof st);   /* no name will match: opaque removes what it cannot place */
+	snprintf(key, 48, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+}
+
 static void drop_cache(struct applier *ap)
 {
 	if (ap->cached_fd >= 0)
@@ -131,6 +144,7 @@ static int parent_dir(struct applier *ap, const char *parent, struct ucd_error *
 	if (fd >= 0) {
 		ap->cached_parent = xstrdup(parent);
 		ap->cached_fd = fd;
+		dir_key(fd, ap->cached_key);
 		return fd;
 	}
 	autofree char *q = go_quote(parent);
@@ -387,10 +401,12 @@ static int create_special(struct applier *ap, struct archive_entry *e, int dir, 
 /* Plain mode, `dir/.wh..wh..opq`: the directory keeps only what this layer
  * put there (before or after the marker); the rest came from below. Goes
  * down into this layer's own directories (depth: how many it is in). */
-static int make_opaque(struct applier *ap, int dir_fd, const char *rel, int depth, struct ucd_error **err)
+static int make_opaque(struct applier *ap, int dir_fd, int depth, struct ucd_error **err)
 {
 	if (depth >= DIFF_MAX_DEPTH)
 		return remove_error(ap, err, -ELOOP, "opaque directory");
+	char key[48];
+	dir_key(dir_fd, key);
 	autoclose int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return os_error(ap, err, errno, "open directory");
@@ -403,8 +419,7 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, int dept
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		autofree char *child = rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		if (!strset_has(&ap->unpacked, child)) {
+		if (!strset_has2(&ap->unpacked, key, de->d_name)) {
 			int r = rootfs_remove_all(dirfd(d), de->d_name);
 			if (r < 0)
 				rc = remove_error(ap, err, r, "remove for opaque directory");
@@ -416,7 +431,7 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, int dept
 			if (sub < 0)
 				rc = os_error(ap, err, errno, "open directory");
 			else {
-				rc = make_opaque(ap, sub, child, depth + 1, err);
+				rc = make_opaque(ap, sub, depth + 1, err);
 				close(sub);
 			}
 		}
@@ -426,15 +441,14 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, int dept
 }
 
 /* Returns 1 when the entry was a whiteout (handled), 0 when it is not. */
-static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const char *parent, const char *base,
-		    struct ucd_error **err)
+static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const char *base, struct ucd_error **err)
 {
 	if (strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) != 0)
 		return 0;
 	bool overlay = ap->opts->mode == DIFF_APPLY_OVERLAY;
 	if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
 		if (!overlay)
-			return make_opaque(ap, dir, parent, 0, err) < 0 ? -1 : 1;
+			return make_opaque(ap, dir, 0, err) < 0 ? -1 : 1;
 		const char *key = ap->opts->userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque";
 		if (fsetxattr(dir, key, "y", 1, 0) < 0)
 			return os_error(ap, err, errno, "set opaque xattr");
@@ -493,7 +507,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	int dir = parent_dir(ap, parent, err);
 	if (dir < 0)
 		return -1;
-	int w = whiteout(ap, e, dir, parent, base, err);
+	int w = whiteout(ap, e, dir, base, err);
 	if (w != 0)
 		return w < 0 ? -1 : 0;
 
@@ -521,7 +535,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	if (r < 0)
 		return -1;
 	if (ap->opts->mode == DIFF_APPLY_PLAIN)
-		strset_add(&ap->unpacked, path);
+		strset_add2(&ap->unpacked, ap->cached_key, base);
 	return 0;
 }
 

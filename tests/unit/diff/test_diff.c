@@ -564,6 +564,27 @@ static void test_hostile(void)
 		"invalid whiteout name");
 	hostile("invalid whiteout .wh.", DIFF_MT_LAYER, LAYER("none", {.name = ".wh."}), UCD_INVALID_ARGUMENT,
 		"invalid whiteout name");
+	hostile("invalid whiteout .wh...", DIFF_MT_LAYER, LAYER("none", {.name = "a/.wh..."}), UCD_INVALID_ARGUMENT,
+		"invalid whiteout name");
+	hostile("whiteout climbing out", DIFF_MT_LAYER, LAYER("none", {.name = "a/../../canary/.wh.secret"}),
+		UCD_INVALID_ARGUMENT, "path escapes the root");
+	hostile("whiteout of ..", DIFF_MT_LAYER, LAYER("none", {.name = "../.wh.canary"}), UCD_INVALID_ARGUMENT,
+		"path escapes the root");
+	hostile("absolute whiteout stays inside", DIFF_MT_LAYER,
+		LAYER("none", {.name = "canary/", .type = AE_IFDIR}, {.name = "canary/secret", .data = "mine"},
+		      {.name = "/canary/.wh.secret"}), 0, NULL);
+	CHECK(missing(at(root, "canary/secret")));
+	hostile("whiteout through a symlink to the canary lands inside", DIFF_MT_LAYER,
+		LAYER("none", {.name = "canary/", .type = AE_IFDIR}, {.name = "canary/secret", .data = "mine"},
+		      {.name = "up", .type = AE_IFLNK, .link = "../canary"}, {.name = "up/.wh.secret"}), 0, NULL);
+	CHECK(missing(at(root, "canary/secret")));
+	hostile("opaque whiteout on a symlink to / empties the root only", DIFF_MT_LAYER,
+		LAYER("none", {.name = "keep", .data = "k"}, {.name = "o", .type = AE_IFLNK, .link = "/"},
+		      {.name = "o/.wh..wh..opq"}), 0, NULL);
+	CHECK(!missing(at(root, "keep")) && !missing(at(root, "o")));
+	hostile("opaque whiteout on a symlink to ../canary", DIFF_MT_LAYER,
+		LAYER("none", {.name = "o", .type = AE_IFLNK, .link = "../canary"}, {.name = "o/.wh..wh..opq"}),
+		UCD_INVALID_ARGUMENT, "symbolic link to nothing");
 
 	char *huge = xmalloc(5001);
 	memset(huge, 'a', 5000);
