@@ -131,6 +131,39 @@ static void bind_mount(bool readonly)
 	CHECK(tempmount_unmount(dir, 1, &e) == 0);
 }
 
+/* A read-only view of an overlay with an upperdir (a running container's
+ * snapshot, as a Diff mounts its right side): the upper's files and
+ * whiteouts show, and the workdir the container's own overlay uses is
+ * left alone (an overlay mounted on it, even read-only, empties it). */
+static void readonly_view_of_live_overlay(void)
+{
+	autofree char *l = xasprintf("%s/live/lower", base), *u = xasprintf("%s/live/upper", base);
+	autofree char *w = xasprintf("%s/live/work", base);
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "mkdir -p %s %s %s/work/busy && echo keep > %s/keep && echo gone > %s/gone && "
+		 "echo new > %s/new && mknod %s/gone c 0 0", l, u, w, l, l, u, u);
+	if (!CHECK(system(cmd) == 0))
+		return;
+	autofree char *lo = xasprintf("lowerdir=%s", l), *uo = xasprintf("upperdir=%s", u), *wo = xasprintf("workdir=%s", w);
+	char *opts[] = {"index=off", lo, uo, wo};
+	struct tempmount_spec spec = {"overlay", "overlay", opts, 4};
+	struct ucd_error *e = NULL;
+	char *dir = NULL;
+	autofree char *parent = xasprintf("%s/mounts", base);
+	printf("# a read-only view of an overlay with an upperdir\n");
+	if (!CHECK(tempmount_mount(parent, &spec, 1, true, &dir, &e) == 0)) {
+		printf("# %s\n", e ? e->msg : "?");
+		error_free(e);
+		return;
+	}
+	autofree char *keep = xasprintf("%s/keep", dir), *gone = xasprintf("%s/gone", dir), *nw = xasprintf("%s/new", dir);
+	struct stat st;
+	CHECK(has(keep, "keep\n") && has(nw, "new\n") && lstat(gone, &st) < 0 && errno == ENOENT);
+	autofree char *busy = xasprintf("%s/work/busy", w);
+	CHECK(lstat(busy, &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(tempmount_unmount(dir, 1, &e) == 0);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -144,6 +177,7 @@ int main(void)
 	deep_overlay(200, true);
 	bind_mount(false);
 	bind_mount(true);
+	readonly_view_of_live_overlay();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
 	if (system(cmd) != 0)
