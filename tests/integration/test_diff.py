@@ -226,6 +226,17 @@ def bind(path, ro=False):
     return [{"type": "bind", "source": path, "options": ["rbind", "ro" if ro else "rw"]}]
 
 
+def with_canary(name):
+    """A fresh directory holding canary/secret = "canary": targets go next
+    to it, and it must never change."""
+    base = fresh(name)
+    canary = os.path.join(base, "canary")
+    os.mkdir(canary)
+    with open(os.path.join(canary, "secret"), "wb") as f:
+        f.write(b"canary")
+    return base, canary
+
+
 def fresh(name):
     path = os.path.join(h.tmp, name)
     os.makedirs(path)
@@ -291,11 +302,7 @@ def _():
 
 @h.test("hostile layers through the service: refused clearly, canary intact, the daemon serves")
 def _():
-    base = fresh("hostile")
-    canary = os.path.join(base, "canary")
-    os.mkdir(canary)
-    with open(os.path.join(canary, "secret"), "wb") as f:
-        f.write(b"canary")
+    base, canary = with_canary("hostile")
     cases = [
         (tar_of([("../canary/secret", "file", b"x")]), CODES.INVALID_ARGUMENT, "path escapes the root"),
         (tar_of([("h", "link", "../canary/secret")]), CODES.INVALID_ARGUMENT, "escapes the root"),
@@ -488,11 +495,7 @@ def symlink_hops(hops, per_hop=2000):
 @h.test("bad input, measured: breakout layers refused or kept inside, canary intact, nothing lost, "
         "the daemon serves")
 def _():
-    base = fresh("measured")
-    canary = os.path.join(base, "canary")
-    os.mkdir(canary)
-    with open(os.path.join(canary, "secret"), "wb") as f:
-        f.write(b"canary")
+    base, canary = with_canary("measured")
     # what must survive: a blob and a committed snapshot made before
     kept_blob = write_blob(b"kept blob " * 100)
     ksn = REAL[0] if REAL else None
