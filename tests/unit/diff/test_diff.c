@@ -9,18 +9,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../../harness/fstree.h"
 #include "../../harness/tap.h"
 #include "diff/diff.h"
 #include "diff/rootfs.h"
@@ -816,20 +815,10 @@ static void swap_dir(void)
 	CHECK(rename(at(root, "upper/d"), at(root, "upper/d.moved")) == 0 && mkdir(at(root, "upper/d"), 0755) == 0);
 }
 
-static void sigalrm(int sig)
-{
-	static const char msg[] = "not ok - the diff hung on a name swapped for a fifo (a pool thread would hang)\n";
-	(void)sig;
-	if (write(1, msg, sizeof msg - 1) < 0)
-		_exit(2);
-	_exit(1);
-}
-
 static void test_races(void)
 {
 	printf("# a tree that changes under the diff\n");
-	signal(SIGALRM, sigalrm);
-	alarm(60);
+	fstree_hang_guard(60, "the diff hung on a name swapped for a fifo (a pool thread would hang)");
 	struct bytes out = {0};
 
 	/* "f" seen as a regular file, then a fifo: opened for reading it
@@ -874,7 +863,7 @@ static void test_races(void)
 	CHECK(race_diff(NULL, 2, swap_dir, &out) == -UCD_ABORTED && err_has("/d changed during the diff"));
 	free(out.p);
 
-	alarm(0);
+	fstree_hang_guard(0, NULL);
 	CHECK(outside_untouched());
 }
 
@@ -883,26 +872,15 @@ static void test_races(void)
  * thread out of stack. */
 static void make_deep(const char *dir, int depth)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	for (int i = 0; fd >= 0 && i < depth; i++) {
-		int next = mkdirat(fd, "d", 0755) == 0 ? openat(fd, "d", O_RDONLY | O_DIRECTORY) : -1;
-		close(fd);
-		fd = next;
-	}
-	CHECK(fd >= 0);
-	if (fd >= 0)
-		close(fd);
+	CHECK(fstree_make_deep(dir, depth));
 }
 
-/* Deep trees go under /dev/shm when it is a tmpfs: 100,000 directories
- * take seconds there and a minute on a busy disk. */
+/* Deep trees go where they are quick to make (fstree.h). */
 static char deep_base[128];
 
 static const char *deep_dir(void)
 {
-	struct statfs fs;
-	bool shm = statfs("/dev/shm", &fs) == 0 && fs.f_type == 0x01021994;   /* TMPFS_MAGIC */
-	snprintf(deep_base, sizeof deep_base, "%s/ucd-test-deep-XXXXXX", shm ? "/dev/shm" : base);
+	snprintf(deep_base, sizeof deep_base, "%s/ucd-test-deep-XXXXXX", fstree_fast_dir(base));
 	if (mkdtemp(deep_base) == NULL)
 		snprintf(deep_base, sizeof deep_base, "%s", root);
 	return deep_base;

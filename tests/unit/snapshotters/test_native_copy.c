@@ -4,18 +4,16 @@
  * becomes a symlink between mknod and chmod, a source file that becomes a
  * fifo between its stat and its open; and count the slots its hard-link
  * table visits. Trees too deep to copy are refused clearly. Needs root
- * (owners, device nodes). Works under /dev/shm when it is a tmpfs (deep
- * trees and ten thousand hard links are slow on a busy disk). */
+ * (owners, device nodes). Works where deep trees are quick (fstree.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
+#include "../../harness/fstree.h"
 #include "../../harness/tap.h"
 #include "copy.h"
 #include "registry/registry.h"
@@ -133,25 +131,15 @@ static void to_fifo(int dirfd, const char *name)
 	CHECK(unlinkat(dirfd, name, 0) == 0 && mkfifoat(dirfd, name, 0644) == 0);
 }
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "not ok - the copy hung opening a fifo\n";
-	(void)sig;
-	if (write(1, msg, sizeof msg - 1) < 0)
-		_exit(2);
-	_exit(1);
-}
-
 static void test_source_changes(void)
 {
 	sh("rm -rf src && mkdir src && echo data > src/f");
 	act_on_event = "open";
 	act_on_name = "f";
 	act = to_fifo;
-	signal(SIGALRM, on_alarm);
-	alarm(30);
+	fstree_hang_guard(30, "the copy hung opening a fifo");
 	CHECK(copy("src", "dst") < 0);
-	alarm(0);
+	fstree_hang_guard(0, NULL);
 	CHECK(act == NULL);
 	CHECK(err_has("changed during the copy"));
 	sh("rm -rf src dst");
@@ -160,15 +148,7 @@ static void test_source_changes(void)
 static void test_deep(void)
 {
 	sh("rm -rf src && mkdir src");
-	int fd = open(at("src"), O_RDONLY | O_DIRECTORY);
-	for (int i = 0; fd >= 0 && i < 100000; i++) {
-		int next = mkdirat(fd, "d", 0755) == 0 ? openat(fd, "d", O_RDONLY | O_DIRECTORY) : -1;
-		close(fd);
-		fd = next;
-	}
-	CHECK(fd >= 0);
-	if (fd >= 0)
-		close(fd);
+	CHECK(fstree_make_deep(at("src"), 100000));
 	CHECK(copy("src", "dst") == -UCD_FAILED_PRECONDITION);
 	CHECK(err_has("is deeper than 512 directories"));
 	sh("rm -rf src dst");
@@ -181,9 +161,7 @@ int main(void)
 		printf("1..0 # SKIP the copy keeps owners and device nodes: run as root\n");
 		return 77;
 	}
-	struct statfs fs;
-	bool shm = statfs("/dev/shm", &fs) == 0 && fs.f_type == 0x01021994;   /* TMPFS_MAGIC */
-	snprintf(base, sizeof base, "%s/ucd-test-copy-XXXXXX", shm ? "/dev/shm" : "/var/tmp");
+	snprintf(base, sizeof base, "%s/ucd-test-copy-XXXXXX", fstree_fast_dir("/var/tmp"));
 	if (mkdtemp(base) == NULL) {
 		perror("mkdtemp");
 		return 2;
