@@ -228,16 +228,38 @@ int rootfs_copy_dir_info(int src, int dst)
 	if (fstat(src, &st) < 0 || fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
 		return -errno;
 
-	char names[4096];
-	ssize_t len = flistxattr(src, names, sizeof names);
-	if (len < 0 && errno != ENOTSUP && errno != ERANGE)
+	/* Sized by asking first: the kernel holds up to 64 KiB of names and
+	 * 64 KiB per value, and a fixed buffer lost or refused what a layer
+	 * below could legitimately carry. A list that grew in between is
+	 * asked for again. */
+	autofree char *names = NULL;
+	ssize_t len;
+	for (;;) {
+		len = flistxattr(src, NULL, 0);
+		if (len <= 0)
+			break;
+		free(names);
+		names = xmalloc((size_t)len);
+		if ((len = flistxattr(src, names, (size_t)len)) >= 0 || errno != ERANGE)
+			break;
+	}
+	if (len < 0 && errno != ENOTSUP)
 		return -errno;
+	autofree char *value = NULL;
 	for (ssize_t off = 0; len > 0 && off < len; off += (ssize_t)strlen(names + off) + 1) {
 		const char *key = names + off;
 		if (strncmp(key, "trusted.", 8) == 0)   /* overlay's own state: never copied up */
 			continue;
-		char value[4096];
-		ssize_t vlen = fgetxattr(src, key, value, sizeof value);
+		ssize_t vlen;
+		for (;;) {
+			vlen = fgetxattr(src, key, NULL, 0);
+			if (vlen < 0)
+				break;
+			free(value);
+			value = xmalloc((size_t)vlen + 1);
+			if ((vlen = fgetxattr(src, key, value, (size_t)vlen)) >= 0 || errno != ERANGE)
+				break;
+		}
 		if (vlen < 0) {
 			if (errno == ENODATA || errno == ENOTSUP)
 				continue;

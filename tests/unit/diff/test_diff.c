@@ -481,6 +481,40 @@ static void test_whiteouts_overlay(bool userxattr)
 	free(b.p);
 }
 
+/* Overlay mode: a parent the layer creates takes every xattr of the lower
+ * directory it masks, however many and however long (the kernel allows
+ * 64 KiB of names and 64 KiB per value). */
+static void test_parent_xattrs(void)
+{
+	printf("# overlay mode: a created parent keeps long and many xattrs of the lower one\n");
+	/* ext4 keeps an inode's xattrs in one block: tmpfs holds more */
+	char dir[128];
+	snprintf(dir, sizeof dir, "%s/ucd-test-xattr-XXXXXX", fstree_fast_dir(base));
+	if (!CHECK(mkdtemp(dir) != NULL))
+		return;
+	sh("mkdir -p '%s/lower/a' '%s/upper'", dir, dir);
+	char *big = xmalloc(10000);
+	memset(big, 'v', 10000);
+	CHECK(lsetxattr(at(dir, "lower/a"), "user.big", big, 10000, 0) == 0);
+	char key[96];
+	bool set = true;
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "user.a-rather-long-attribute-name-to-fill-the-list-%03d", i);
+		set &= lsetxattr(at(dir, "lower/a"), key, "x", 1, 0) == 0;
+	}
+	CHECK(set);
+	struct bytes b = LAYER("none", {.name = "a/new", .data = "n"});
+	const char *parents[] = {at(dir, "lower")};
+	struct diff_apply_opts o = {.mode = DIFF_APPLY_OVERLAY, .parents = parents, .n_parents = 1};
+	CHECK(apply_mt(at(dir, "upper"), DIFF_MT_LAYER, &b, &o, NULL) == 0);
+	char v[10001];
+	CHECK(lgetxattr(at(dir, "upper/a"), "user.big", v, sizeof v) == 10000 && memcmp(v, big, 10000) == 0);
+	CHECK(xattr_is(at(dir, "upper/a"), "user.a-rather-long-attribute-name-to-fill-the-list-099", "x", 1));
+	free(big);
+	free(b.p);
+	sh("rm -rf '%s'", dir);
+}
+
 /* One hostile layer: the expected outcome, then nothing outside changed. */
 static void hostile(const char *what, const char *mt, struct bytes b, int want_code, const char *want_msg)
 {
@@ -1387,6 +1421,7 @@ int main(void)
 	test_whiteouts_plain();
 	test_whiteouts_overlay(false);
 	test_whiteouts_overlay(true);
+	test_parent_xattrs();
 	test_hostile();
 	test_diff(true);
 	test_diff(false);
