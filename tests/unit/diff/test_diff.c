@@ -786,8 +786,11 @@ static bool race_cancelled(void *arg)
 	return false;
 }
 
+/* *out: what the diff wrote (the previous contents freed). */
 static int race_diff(const char *lower, int when, void (*act)(void), struct bytes *out)
 {
+	free(out->p);
+	*out = (struct bytes){0};
 	race = (struct race){.at = when, .act = act};
 	error_free(last_err);
 	last_err = NULL;
@@ -883,17 +886,14 @@ static void test_races(void)
 	 * the symlink (calls: the root, "d", d itself, "d/secret") */
 	fresh_root();
 	sh("mkdir -p '%s/upper/d' && echo -n inside > '%s/upper/d/secret'", root, root);
-	out = (struct bytes){0};
 	CHECK(race_diff(NULL, 4, swap_parent_for_symlink, &out) == 0);
 	const char *got = tar_data(&out, "d/secret");
 	CHECK_STR(got, "inside");
 	CHECK(memmem(out.p, out.n, "canary", 6) == NULL);
-	free(out.p);
 
 	/* a directory swapped for another between its stat and its walk */
 	fresh_root();
 	sh("mkdir -p '%s/upper/d' && echo -n inside > '%s/upper/d/secret'", root, root);
-	out = (struct bytes){0};
 	CHECK(race_diff(NULL, 2, swap_dir, &out) == -UCD_ABORTED && err_has("/d changed during the diff"));
 	free(out.p);
 
@@ -1285,9 +1285,11 @@ static void test_limits(void)
 	archive_entry_set_perm(e, 0644);
 	archive_entry_set_size(e, 64 << 20);
 	archive_write_header(a, e);
-	for (int i = 0; i < 640; i++)
-		archive_write_data(a, trail, 100000);
-	archive_write_data(a, trail, (64 << 20) - 640 * 100000);
+	for (size_t left = 64 << 20; left > 0;) {
+		size_t n = left < 100000 ? left : 100000;
+		archive_write_data(a, trail, n);
+		left -= n;
+	}
 	archive_entry_free(e);
 	archive_write_close(a);
 	archive_write_free(a);
