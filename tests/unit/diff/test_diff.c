@@ -690,23 +690,28 @@ static int sink(void *arg, const void *p, size_t n, struct ucd_error **err)
  * names share an inode. */
 static bool same_tree(const char *a, const char *b)
 {
-	char cmd[1024];
+	/* the listings go next to base (this run's own names), not into it:
+	 * outside_untouched() wants base to hold only root/ and canary/ */
+	char la[96], lb[96], cmd[2048];
+	snprintf(la, sizeof la, "%s-a.txt", base);
+	snprintf(lb, sizeof lb, "%s-b.txt", base);
 	snprintf(cmd, sizeof cmd,
-		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > /tmp/ucd-diff-a.txt && "
-		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > /tmp/ucd-diff-b.txt && "
-		 "cmp -s /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt && "
-		 "cd '%s' && find . -type f -exec md5sum {} + | sort > /tmp/ucd-diff-a.txt && "
-		 "cd '%s' && find . -type f -exec md5sum {} + | sort > /tmp/ucd-diff-b.txt && "
-		 "cmp -s /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt && "
-		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > /tmp/ucd-diff-a.txt && "
-		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > /tmp/ucd-diff-b.txt && "
-		 "cmp -s /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt",
-		 a, b, a, b, a, b);
-	if (system(cmd) != 0) {
-		sh("diff /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt | sed 's/^/# /' | head -20");
-		return false;
-	}
-	return true;
+		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > %s && "
+		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > %s && "
+		 "cmp -s %s %s && "
+		 "cd '%s' && find . -type f -exec md5sum {} + | sort > %s && "
+		 "cd '%s' && find . -type f -exec md5sum {} + | sort > %s && "
+		 "cmp -s %s %s && "
+		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > %s && "
+		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > %s && "
+		 "cmp -s %s %s",
+		 a, la, b, lb, la, lb, a, la, b, lb, la, lb, a, la, b, lb, la, lb);
+	bool same = system(cmd) == 0;
+	if (!same)
+		sh("diff %s %s | sed 's/^/# /' | head -20", la, lb);
+	unlink(la);
+	unlink(lb);
+	return same;
 }
 
 static void test_diff(bool gzip)
