@@ -41,7 +41,10 @@ struct applier {
 	size_t n_parents;
 	struct archive *tar;
 	struct layer_stream *stream;
-	struct strset unpacked;     /* plain mode: what this layer wrote, for opaque dirs */
+	/* Plain mode: what this layer wrote, for opaque directories, as
+	 * (directory's device:inode, name): the same whether the entry named
+	 * its directory through a symlink or not. */
+	struct strset unpacked;
 	struct dir_time *dirs;      /* directory times, set at the end */
 	size_t n_dirs, cap_dirs;
 	/* The previous entry's parent directory: tar entries come grouped by
@@ -50,8 +53,17 @@ struct applier {
 	 * same parent. */
 	char *cached_parent;
 	int cached_fd;
+	char cached_key[48];        /* its "device:inode" */
 	const char *name;           /* the entry being applied, as in the archive */
+	struct diff_limits limits;  /* opts->limits with the defaults filled in */
+	uint64_t entries, name_bytes, hole_bytes;   /* spent so far */
 };
+
+/* Tests that link this file define this to act at an apply's critical
+ * moment: "chmod", right before a mode is set through a name (what a
+ * process writing the same tree would race). Undefined (NULL) in
+ * ucd-layers.so. */
+void diff_apply_test_hook(const char *what, int dir, const char *name) __attribute__((weak, visibility("hidden")));
 
 /* --- errors naming the entry ----------------------------------------------- */
 
@@ -79,7 +91,38 @@ static int os_error(struct applier *ap, struct ucd_error **err, int e, const cha
 	return entry_error(ap, err, UCD_UNKNOWN, e, "%s: %s", op, strerror(e));
 }
 
+/* What rootfs_remove_all answered: -ELOOP is its depth limit. */
+static int remove_error(struct applier *ap, struct ucd_error **err, int neg_errno, const char *op)
+{
+	if (neg_errno == -ELOOP)
+		return entry_error(ap, err, UCD_FAILED_PRECONDITION, ELOOP,
+				   "%s: the tree is deeper than %d directories, the most a layer apply removes", op,
+				   DIFF_MAX_DEPTH);
+	return os_error(ap, err, -neg_errno, op);
+}
+
+/* A ceiling of struct diff_limits reached: "the layer <what> more than
+ * <limit><unit>". */
+static int ceiling_error(struct applier *ap, struct ucd_error **err, const char *what, uint64_t limit, bool bytes,
+			 const char *unit)
+{
+	char size[32];
+	if (!bytes)
+		snprintf(size, sizeof size, "%llu", (unsigned long long)limit);
+	return entry_error(ap, err, UCD_RESOURCE_EXHAUSTED, EFBIG, "the layer %s more than %s%s", what,
+			   bytes ? layer_stream_size_text(limit, size) : size, unit);
+}
+
 /* --- parents ----------------------------------------------------------------- */
+
+/* "device:inode" of directory fd, the key of the names in it. */
+static void dir_key(int fd, char key[48])
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		memset(&st, 0, sizeof st);   /* no name will match: opaque removes what it cannot place */
+	snprintf(key, 48, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+}
 
 static void drop_cache(struct applier *ap)
 {
@@ -101,6 +144,7 @@ static int parent_dir(struct applier *ap, const char *parent, struct ucd_error *
 	if (fd >= 0) {
 		ap->cached_parent = xstrdup(parent);
 		ap->cached_fd = fd;
+		dir_key(fd, ap->cached_key);
 		return fd;
 	}
 	autofree char *q = go_quote(parent);
@@ -204,7 +248,12 @@ static int apply_metadata(struct applier *ap, struct archive_entry *e, const str
 		return -1;
 	mode_t mode = archive_entry_perm(e) & 07777;
 	if (t->type != S_IFLNK) {   /* Linux has no mode for symlinks */
-		r = t->fd >= 0 ? fchmod(t->fd, mode) : fchmodat(t->dir, t->base, mode, 0);
+		/* Never through a symlink, should the name have become one:
+		 * fchmodat(2) itself always follows; glibc's AT_SYMLINK_NOFOLLOW
+		 * pins the name with O_PATH and refuses a symlink (EOPNOTSUPP). */
+		if (t->fd < 0 && diff_apply_test_hook != NULL)
+			diff_apply_test_hook("chmod", t->dir, t->base);
+		r = t->fd >= 0 ? fchmod(t->fd, mode) : fchmodat(t->dir, t->base, mode, AT_SYMLINK_NOFOLLOW);
 		if (r < 0)
 			return os_error(ap, err, errno, "chmod");
 	}
@@ -239,25 +288,38 @@ static int create_file(struct applier *ap, struct archive_entry *e, int dir, con
 	autoclose int fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return os_error(ap, err, errno, "create");
-	int64_t end = 0;
+	/* A sparse entry (GNU or pax sparse formats) has holes: offsets no
+	 * data is written at, and an end past its last data. They cost no
+	 * disk here, but whoever reads the file later (a diff of this
+	 * snapshot, a copy without SEEK_DATA) reads them in full: they count
+	 * against limits.hole_bytes. */
+	int64_t end = 0, data = 0;
 	for (;;) {
 		const void *p;
 		size_t len;
 		la_int64_t off;
 		int r = archive_read_data_block(ap->tar, &p, &len, &off);
+		layer_stream_in_headers(ap->stream, false);   /* a GNU 1.0 sparse map is read with the first block */
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
 			layer_stream_error(ap->stream, "invalid tar", err);
 			return error_wrap(err, "entry %s", ap->name);
 		}
+		data += (int64_t)len;
+		if (ap->hole_bytes + (uint64_t)(off + (int64_t)len - data) > ap->limits.hole_bytes)
+			return ceiling_error(ap, err, "has sparse files with holes of", ap->limits.hole_bytes, true, "");
 		int w = write_all(fd, p, len, off);
 		if (w < 0)
 			return os_error(ap, err, -w, "write");
 		end = off + (int64_t)len;
 	}
 	/* A sparse file may end in a hole. */
-	if (end < archive_entry_size(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+	int64_t size = archive_entry_size(e) > end ? archive_entry_size(e) : end;
+	ap->hole_bytes += (uint64_t)(size - data);
+	if (ap->hole_bytes > ap->limits.hole_bytes)
+		return ceiling_error(ap, err, "has sparse files with holes of", ap->limits.hole_bytes, true, "");
+	if (end < size && ftruncate(fd, size) < 0)
 		return os_error(ap, err, errno, "truncate");
 	struct target t = {.fd = fd, .type = S_IFREG};
 	return apply_metadata(ap, e, &t, err);
@@ -337,9 +399,14 @@ static int create_special(struct applier *ap, struct archive_entry *e, int dir, 
 /* --- whiteouts -------------------------------------------------------------------- */
 
 /* Plain mode, `dir/.wh..wh..opq`: the directory keeps only what this layer
- * put there (before or after the marker); the rest came from below. */
-static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct ucd_error **err)
+ * put there (before or after the marker); the rest came from below. Goes
+ * down into this layer's own directories (depth: how many it is in). */
+static int make_opaque(struct applier *ap, int dir_fd, int depth, struct ucd_error **err)
 {
+	if (depth >= DIFF_MAX_DEPTH)
+		return remove_error(ap, err, -ELOOP, "opaque directory");
+	char key[48];
+	dir_key(dir_fd, key);
 	autoclose int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return os_error(ap, err, errno, "open directory");
@@ -352,11 +419,10 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct u
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		autofree char *child = rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		if (!strset_has(&ap->unpacked, child)) {
+		if (!strset_has2(&ap->unpacked, key, de->d_name)) {
 			int r = rootfs_remove_all(dirfd(d), de->d_name);
 			if (r < 0)
-				rc = os_error(ap, err, -r, "remove for opaque directory");
+				rc = remove_error(ap, err, r, "remove for opaque directory");
 			continue;
 		}
 		struct stat st;
@@ -365,7 +431,7 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct u
 			if (sub < 0)
 				rc = os_error(ap, err, errno, "open directory");
 			else {
-				rc = make_opaque(ap, sub, child, err);
+				rc = make_opaque(ap, sub, depth + 1, err);
 				close(sub);
 			}
 		}
@@ -375,15 +441,14 @@ static int make_opaque(struct applier *ap, int dir_fd, const char *rel, struct u
 }
 
 /* Returns 1 when the entry was a whiteout (handled), 0 when it is not. */
-static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const char *parent, const char *base,
-		    struct ucd_error **err)
+static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const char *base, struct ucd_error **err)
 {
 	if (strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) != 0)
 		return 0;
 	bool overlay = ap->opts->mode == DIFF_APPLY_OVERLAY;
 	if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
 		if (!overlay)
-			return make_opaque(ap, dir, parent, err) < 0 ? -1 : 1;
+			return make_opaque(ap, dir, 0, err) < 0 ? -1 : 1;
 		const char *key = ap->opts->userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque";
 		if (fsetxattr(dir, key, "y", 1, 0) < 0)
 			return os_error(ap, err, errno, "set opaque xattr");
@@ -394,7 +459,7 @@ static int whiteout(struct applier *ap, struct archive_entry *e, int dir, const 
 		return entry_error(ap, err, UCD_INVALID_ARGUMENT, EINVAL, "invalid whiteout name: %s: invalid archive", base);
 	int r = rootfs_remove_all(dir, orig);
 	if (r < 0)
-		return os_error(ap, err, -r, "remove whited-out file");
+		return remove_error(ap, err, r, "remove whited-out file");
 	if (!overlay)
 		return 1;
 	/* overlayfs' whiteout: a 0/0 character device owned like the entry. */
@@ -419,6 +484,10 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	if (len > NAME_MAX_BYTES)
 		return entry_error(ap, err, UCD_INVALID_ARGUMENT, ENAMETOOLONG, "name is %zu bytes long, longer than %d",
 				   len, NAME_MAX_BYTES);
+	/* What this entry keeps in memory until the end (the names of what
+	 * the layer wrote, its directories' times) grows with its name. */
+	if ((ap->name_bytes += len) > ap->limits.name_bytes)
+		return ceiling_error(ap, err, "has entry names of", ap->limits.name_bytes, true, "");
 	autofree char *path = xmalloc(len + 2);
 	int c = rootfs_clean(name, path);
 	if (c < 0)
@@ -438,7 +507,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	int dir = parent_dir(ap, parent, err);
 	if (dir < 0)
 		return -1;
-	int w = whiteout(ap, e, dir, parent, base, err);
+	int w = whiteout(ap, e, dir, base, err);
 	if (w != 0)
 		return w < 0 ? -1 : 0;
 
@@ -450,7 +519,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	if (exists && !(S_ISDIR(st.st_mode) && is_dir)) {
 		int r = rootfs_remove_all(dir, base);
 		if (r < 0)
-			return os_error(ap, err, -r, "remove existing");
+			return remove_error(ap, err, r, "remove existing");
 		exists = false;
 	}
 
@@ -466,7 +535,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, struct ucd_e
 	if (r < 0)
 		return -1;
 	if (ap->opts->mode == DIFF_APPLY_PLAIN)
-		strset_add(&ap->unpacked, path);
+		strset_add2(&ap->unpacked, ap->cached_key, base);
 	return 0;
 }
 
@@ -519,15 +588,30 @@ static int apply_all(struct applier *ap, struct ucd_error **err)
 			break;
 		}
 		ap->name = NULL;
+		layer_stream_in_headers(ap->stream, true);
 		int r = archive_read_next_header2(ap->tar, e);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN) {
+		/* ARCHIVE_RETRY is a header that failed its checksum */
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
 			rc = layer_stream_error(ap->stream, "invalid tar", err);
+			break;
+		}
+		if (++ap->entries > ap->limits.entries) {
+			ap->name = archive_entry_pathname(e);
+			rc = ceiling_error(ap, err, "has", ap->limits.entries, false, " entries");
 			break;
 		}
 		if ((rc = apply_entry(ap, e, err)) < 0)
 			break;
+		/* What the entry's data held and nobody read (a whiteout's,
+		 * a device's) is skipped as data, not as the next headers. */
+		layer_stream_in_headers(ap->stream, false);
+		if (archive_read_data_skip(ap->tar) != ARCHIVE_OK) {
+			rc = layer_stream_error(ap->stream, "invalid tar", err);
+			error_wrap(err, "entry %s", ap->name ? ap->name : "");
+			break;
+		}
 	}
 	archive_entry_free(e);
 	return rc;
@@ -536,7 +620,13 @@ static int apply_all(struct applier *ap, struct ucd_error **err)
 int diff_apply(const char *root, enum diff_compression comp, diff_read_fn read, void *read_arg,
 	       const struct diff_apply_opts *opts, struct diff_digest *out, struct ucd_error **err)
 {
-	struct applier ap = {.root = -1, .opts = opts, .cached_fd = -1};
+	struct applier ap = {.root = -1, .opts = opts, .cached_fd = -1, .limits = opts->limits};
+	struct diff_limits *l = &ap.limits;
+	l->entries = l->entries ? l->entries : DIFF_MAX_ENTRIES;
+	l->stream_bytes = l->stream_bytes ? l->stream_bytes : DIFF_MAX_STREAM_BYTES;
+	l->hole_bytes = l->hole_bytes ? l->hole_bytes : DIFF_MAX_HOLE_BYTES;
+	l->name_bytes = l->name_bytes ? l->name_bytes : DIFF_MAX_NAME_BYTES;
+	l->header_bytes = l->header_bytes ? l->header_bytes : DIFF_MAX_HEADER_BYTES;
 	ap.root = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ap.root < 0)
 		return error_set(err, UCD_UNKNOWN, errno, "open %s: %s", root, strerror(errno));
@@ -553,7 +643,7 @@ int diff_apply(const char *root, enum diff_compression comp, diff_read_fn read, 
 			ap.parent_fds[ap.n_parents] = fd;
 		}
 	}
-	ap.stream = layer_stream_open(comp, read, read_arg, opts->cancelled, opts->cancel_arg, &ap.tar, err);
+	ap.stream = layer_stream_open(comp, read, read_arg, opts->cancelled, opts->cancel_arg, &ap.limits, &ap.tar, err);
 	if (ap.stream == NULL) {
 		rc = -1;
 		goto out;

@@ -26,6 +26,30 @@ typedef bool (*diff_cancelled_fn)(void *arg);
 #define DIFF_MT_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
 #define DIFF_DIGEST_MAX 72   /* "sha256:" + 64 hex + NUL */
 
+/* How deep a directory tree the walks of this module follow (the diff's
+ * comparison, removing a tree for a whiteout or an opaque directory): each
+ * level holds open directories, and a layer or a container can build trees
+ * 100,000 deep. Deeper trees are refused with an error that names the
+ * limit, never a crash. The snapshot store walks to the same depth
+ * (SNST_MAX_DEPTH). */
+#define DIFF_MAX_DEPTH 512
+
+/* What one layer may make the unpack do (docs/diff.md says why these
+ * numbers). A layer over any ceiling is refused with ResourceExhausted
+ * naming it. */
+struct diff_limits {
+	uint64_t entries;        /* archive entries (files, directories, links, whiteouts, ...) */
+	uint64_t stream_bytes;   /* the uncompressed tar stream, trailing bytes included */
+	uint64_t hole_bytes;     /* sparse files: apparent size not backed by data, all files together */
+	uint64_t name_bytes;     /* entry names kept in memory while the layer is applied */
+	uint64_t header_bytes;   /* bytes read for one entry's headers (pax records, GNU sparse maps) */
+};
+#define DIFF_MAX_ENTRIES (4ull << 20)          /* 4 Mi entries */
+#define DIFF_MAX_STREAM_BYTES (1ull << 40)     /* 1 TiB */
+#define DIFF_MAX_HOLE_BYTES (64ull << 30)      /* 64 GiB */
+#define DIFF_MAX_NAME_BYTES (512ull << 20)     /* 512 MiB */
+#define DIFF_MAX_HEADER_BYTES (4ull << 20)     /* 4 MiB */
+
 /* How a layer's bytes are stored, by its media type (containerd's
  * images.DiffCompression): */
 enum diff_compression {
@@ -58,6 +82,9 @@ struct diff_apply_opts {
 	size_t n_parents;
 	diff_cancelled_fn cancelled;    /* may be NULL */
 	void *cancel_arg;
+	/* Ceilings for this apply; a zero member means its DIFF_MAX_* default.
+	 * The Diff service leaves them all zero. */
+	struct diff_limits limits;
 };
 
 /* A digest with the byte count it covers. */

@@ -5,9 +5,11 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,12 +31,13 @@ struct hashed {
 
 /* A hard-linked inode seen unmodified before its first changed name. */
 struct link_ref {
-	uint64_t ino;
+	dev_t dev;
+	ino_t ino;
 	char *name;
 };
 
 struct writer {
-	int upper;
+	int upper;                     /* the upper root: parents of entries are opened beneath it */
 	struct archive *tar;
 	diff_write_fn write;
 	void *write_arg;
@@ -117,24 +120,60 @@ static int tar_error(struct writer *w, const char *what, const char *path, struc
 			 archive_error_string(w->tar));
 }
 
-static int handle(void *arg, const struct change *c, struct ucd_error **err);
+static int write_entry(struct writer *w, const char *path, const struct stat *st, enum change_kind kind, int pin,
+		       struct ucd_error **err);
 
-/* Every entry's parent directory goes first, once (containerd's
+/* A directory of the upper tree by its path, for a parent header: opened
+ * beneath the root without following any symlink, so a name a container
+ * swapped for a symlink fails instead of leading out. */
+static int open_parent(struct writer *w, const char *path)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	for (int attempt = 0;; attempt++) {
+		long fd = syscall(SYS_openat2, w->upper, path, &how, sizeof how);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != EAGAIN || attempt >= 16)
+			return -errno;
+	}
+}
+
+/* Every entry's parent directories go first, once each (containerd's
  * includeParents), so the layer can be applied by readers that do not
- * create parents. */
+ * create parents. Walks up to the closest parent already written, then
+ * writes the missing ones top-down. */
 static int include_parent(struct writer *w, const char *path, bool is_dir, struct ucd_error **err)
 {
-	const char *slash = strrchr(path, '/');
-	if (slash != NULL) {
-		autofree char *parent = xstrndup(path, (size_t)(slash - path));
-		if (strset_add(&w->added_dirs, parent)) {
-			struct stat st;
-			if (fstatat(w->upper, parent, &st, 0) < 0)
-				return error_set(err, UCD_UNKNOWN, errno, "stat /%s: %s", parent, strerror(errno));
-			struct change pc = {.kind = CHANGE_MODIFY, .path = parent, .st = &st};
-			if (handle(w, &pc, err) < 0)
-				return -1;
-		}
+	size_t end = strlen(path);
+	while (end > 0) {
+		const char *slash = memrchr(path, '/', end);
+		end = slash != NULL ? (size_t)(slash - path) : 0;
+		if (end == 0)
+			break;
+		autofree char *parent = xstrndup(path, end);
+		if (strset_has(&w->added_dirs, parent))
+			break;
+	}
+	/* path[0..end) is written (or the root); everything from there down
+	 * to the entry's own parent is not. */
+	const char *last = strrchr(path, '/');
+	size_t stop = last != NULL ? (size_t)(last - path) : 0;
+	while (end < stop) {
+		const char *next = memchr(path + end + 1, '/', stop - end - 1);
+		end = next != NULL ? (size_t)(next - path) : stop;
+		autofree char *parent = xstrndup(path, end);
+		int pin = open_parent(w, parent);
+		if (pin < 0)
+			return compare_pin_error(parent, pin, err);
+		struct stat st;
+		int rc = fstat(pin, &st) < 0 ? error_set(err, UCD_UNKNOWN, errno, "stat /%s: %s", parent, strerror(errno))
+					     : write_entry(w, parent, &st, CHANGE_MODIFY, pin, err);
+		close(pin);
+		if (rc < 0)
+			return -1;
 	}
 	if (is_dir)
 		strset_add(&w->added_dirs, path);
@@ -159,11 +198,14 @@ static int write_whiteout(struct writer *w, const char *path, struct ucd_error *
 	return r < ARCHIVE_WARN ? tar_error(w, "failed to write whiteout header", path, err) : 0;
 }
 
-static int copy_file(struct writer *w, const char *path, int64_t size, struct ucd_error **err)
+/* The data of the pinned regular file: exactly the size the header
+ * announced. A file that shrank meanwhile is an error; bytes it grew by
+ * are not read. */
+static int copy_file(struct writer *w, const char *path, int pin, int64_t size, struct ucd_error **err)
 {
-	autoclose int fd = openat(w->upper, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	autoclose int fd = compare_open_pinned(pin);
 	if (fd < 0)
-		return error_set(err, UCD_UNKNOWN, errno, "failed to open path /%s: %s", path, strerror(errno));
+		return compare_pin_error(path, fd, err);
 	int64_t done = 0;
 	while (done < size) {
 		size_t want = size - done < OUT_CHUNK ? (size_t)(size - done) : OUT_CHUNK;
@@ -173,7 +215,9 @@ static int copy_file(struct writer *w, const char *path, int64_t size, struct uc
 		if (n < 0)
 			return error_set(err, UCD_UNKNOWN, errno, "failed to copy /%s: %s", path, strerror(errno));
 		if (n == 0)
-			return error_set(err, UCD_UNKNOWN, 0, "failed to copy /%s: short write copying file", path);
+			return error_set(err, UCD_ABORTED, 0,
+					 "failed to copy /%s: it shrank from %lld to %lld bytes during the diff", path,
+					 (long long)size, (long long)done);
 		if (archive_write_data(w->tar, w->copy_buf, (size_t)n) < 0)
 			return tar_error(w, "failed to copy", path, err);
 		done += n;
@@ -181,12 +225,15 @@ static int copy_file(struct writer *w, const char *path, int64_t size, struct uc
 	return 0;
 }
 
-static void add_capability(struct writer *w, struct archive_entry *e, const char *path)
+/* security.capability of the pinned inode: getxattr through the O_PATH
+ * descriptor's /proc link reads that inode, a symlink included (an O_PATH
+ * descriptor takes no f*xattr call). */
+static void add_capability(struct archive_entry *e, int pin)
 {
-	char proc[64 + PATH_MAX];
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", w->upper, path);
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pin);
 	char cap[256];
-	ssize_t n = lgetxattr(proc, "security.capability", cap, sizeof cap);
+	ssize_t n = getxattr(proc, "security.capability", cap, sizeof cap);
 	if (n > 0)
 		archive_entry_xattr_add_entry(e, "security.capability", cap, (size_t)n);
 }
@@ -196,12 +243,38 @@ static int handle(void *arg, const struct change *c, struct ucd_error **err)
 	struct writer *w = arg;
 	if (c->kind == CHANGE_DELETE)
 		return write_whiteout(w, c->path, err);
-	const struct stat *st = c->st;
-	if (S_ISSOCK(st->st_mode))
+	if (S_ISSOCK(c->st->st_mode))
 		return 0;   /* a tar cannot hold a socket */
+	/* An unchanged name only matters as a hard link, and is only written
+	 * once its inode has a changed name to carry the data. */
+	bool linked = !S_ISDIR(c->st->st_mode) && c->st->st_nlink > 1;
+	if (c->kind == CHANGE_UNMODIFIED &&
+	    (!linked || inomap_get(&w->inode_src, c->st->st_dev, c->st->st_ino) == NULL)) {
+		if (linked) {
+			if (w->n_refs == w->cap_refs) {
+				w->cap_refs = w->cap_refs ? w->cap_refs * 2 : 16;
+				w->refs = xrealloc(w->refs, w->cap_refs * sizeof *w->refs);
+			}
+			w->refs[w->n_refs++] = (struct link_ref){c->st->st_dev, c->st->st_ino, xstrdup(c->path)};
+		}
+		return 0;
+	}
+	int pin = compare_pin(c->dir, c->name, c->st);
+	if (pin < 0)
+		return compare_pin_error(c->path, pin, err);
+	int rc = write_entry(w, c->path, c->st, c->kind, pin, err);
+	close(pin);
+	return rc;
+}
 
+/* One entry's header (and data), from the walk's stat and the pinned
+ * inode; the first changed name of a hard-linked inode carries the data
+ * and is followed by the names waiting for it. */
+static int write_entry(struct writer *w, const char *path, const struct stat *st, enum change_kind kind, int pin,
+		       struct ucd_error **err)
+{
 	bool is_dir = S_ISDIR(st->st_mode);
-	autofree char *name = is_dir ? xasprintf("%s/", c->path) : xstrdup(c->path);
+	autofree char *name = is_dir ? xasprintf("%s/", path) : xstrdup(path);
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_mode(e, st->st_mode);   /* type and permissions, setuid/setgid/sticky included */
@@ -213,57 +286,48 @@ static int handle(void *arg, const struct change *c, struct ucd_error **err)
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
 		archive_entry_set_rdev(e, st->st_rdev);
 	if (S_ISLNK(st->st_mode)) {
+		/* A symlink's target is shorter than PATH_MAX; one of another
+		 * length than the walk saw was replaced meanwhile (a filesystem
+		 * that reports no length for symlinks is taken at its word). */
 		char target[PATH_MAX];
-		ssize_t n = readlinkat(w->upper, c->path, target, sizeof target - 1);
-		if (n < 0) {
+		ssize_t n = readlinkat(pin, "", target, sizeof target);
+		if (n < 0 || n == (ssize_t)sizeof target || (st->st_size > 0 && n != st->st_size)) {
 			archive_entry_free(e);
-			return error_set(err, UCD_UNKNOWN, errno, "readlink /%s: %s", c->path, strerror(errno));
+			return n < 0 ? error_set(err, UCD_UNKNOWN, errno, "readlink /%s: %s", path, strerror(errno))
+				     : compare_pin_error(path, -ESTALE, err);
 		}
 		target[n] = '\0';
 		archive_entry_set_symlink(e, target);
 	}
 
-	/* Hard links: the first changed name of an inode carries the data;
-	 * every other name is a link to it. */
 	struct link_ref *later = NULL;
 	size_t n_later = 0;
 	if (!is_dir && st->st_nlink > 1) {
-		const char *src = inomap_get(&w->inode_src, st->st_ino);
+		const char *src = inomap_get(&w->inode_src, st->st_dev, st->st_ino);
 		if (src != NULL) {
 			archive_entry_set_hardlink(e, src);
 			archive_entry_set_size(e, 0);
-		} else if (c->kind == CHANGE_UNMODIFIED) {
-			if (w->n_refs == w->cap_refs) {
-				w->cap_refs = w->cap_refs ? w->cap_refs * 2 : 16;
-				w->refs = xrealloc(w->refs, w->cap_refs * sizeof *w->refs);
-			}
-			w->refs[w->n_refs++] = (struct link_ref){st->st_ino, xstrdup(name)};
-			archive_entry_free(e);
-			return 0;
-		} else {
-			inomap_put(&w->inode_src, st->st_ino, name);
+		} else if (kind != CHANGE_UNMODIFIED) {
+			inomap_put(&w->inode_src, st->st_dev, st->st_ino, name);
 			/* Take the waiting names of this inode out of the list. */
 			later = xcalloc(w->n_refs + 1, sizeof *later);
 			size_t k = 0;
 			for (size_t i = 0; i < w->n_refs; i++) {
-				if (w->refs[i].ino == st->st_ino)
+				if (w->refs[i].dev == st->st_dev && w->refs[i].ino == st->st_ino)
 					later[n_later++] = w->refs[i];
 				else
 					w->refs[k++] = w->refs[i];
 			}
 			w->n_refs = k;
 		}
-	} else if (c->kind == CHANGE_UNMODIFIED) {
-		archive_entry_free(e);
-		return 0;
 	}
 
-	add_capability(w, e, c->path);
-	int rc = include_parent(w, name[strlen(name) - 1] == '/' ? c->path : name, is_dir, err);
+	add_capability(e, pin);
+	int rc = include_parent(w, name[strlen(name) - 1] == '/' ? path : name, is_dir, err);
 	if (rc == 0 && archive_write_header(w->tar, e) < ARCHIVE_WARN)
-		rc = tar_error(w, "failed to write file header", c->path, err);
+		rc = tar_error(w, "failed to write file header", path, err);
 	if (rc == 0 && S_ISREG(st->st_mode) && archive_entry_hardlink(e) == NULL && st->st_size > 0)
-		rc = copy_file(w, c->path, st->st_size, err);
+		rc = copy_file(w, path, pin, st->st_size, err);
 	for (size_t i = 0; i < n_later; i++) {
 		if (rc == 0) {
 			archive_entry_set_pathname(e, later[i].name);

@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "diff/layer_stream.h"
@@ -28,7 +29,30 @@ struct layer_stream {
 	EVP_MD_CTX *sha;
 	int64_t total;               /* uncompressed bytes hashed */
 	struct ucd_error *err;       /* why the last read failed */
+	const struct diff_limits *limits;
+	bool in_headers;
+	uint64_t header_bytes;       /* pulled since the current entry's headers began */
 };
+
+const char *layer_stream_size_text(uint64_t n, char buf[32])
+{
+	static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+	for (int i = 0; i < 4; i++) {
+		uint64_t unit = 1ull << (10 * (4 - i));
+		if (n >= unit && n % unit == 0) {
+			snprintf(buf, 32, "%llu %s", (unsigned long long)(n / unit), units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, 32, "%llu bytes", (unsigned long long)n);
+	return buf;
+}
+
+void layer_stream_in_headers(struct layer_stream *s, bool on)
+{
+	s->in_headers = on;
+	s->header_bytes = 0;
+}
 
 /* One read from the caller into buf (after the detection prefix). */
 static ssize_t pull(struct layer_stream *s)
@@ -58,10 +82,25 @@ static la_ssize_t raw_read_cb(struct archive *a, void *arg, const void **out)
 	return n;
 }
 
-static void hash(struct layer_stream *s, const void *p, size_t n)
+/* Hashes and counts the next n uncompressed bytes; -1 (s->err set) when
+ * they take the layer over a ceiling. */
+static int hash(struct layer_stream *s, const void *p, size_t n)
 {
+	char size[32];
+	if ((uint64_t)s->total + n > s->limits->stream_bytes) {
+		error_set(&s->err, UCD_RESOURCE_EXHAUSTED, 0, "the layer is larger than %s uncompressed",
+			  layer_stream_size_text(s->limits->stream_bytes, size));
+		return -1;
+	}
+	if (s->in_headers && (s->header_bytes += n) > s->limits->header_bytes) {
+		error_set(&s->err, UCD_RESOURCE_EXHAUSTED, 0,
+			  "the headers of one entry (pax records, sparse map) take more than %s",
+			  layer_stream_size_text(s->limits->header_bytes, size));
+		return -1;
+	}
 	EVP_DigestUpdate(s->sha, p, n);
 	s->total += (int64_t)n;
+	return 0;
 }
 
 /* The next block of uncompressed bytes, hashed; 0 at the end, -1 on error. */
@@ -69,8 +108,8 @@ static ssize_t next_block(struct layer_stream *s, const void **out)
 {
 	if (s->raw == NULL) {
 		ssize_t n = pull(s);
-		if (n > 0)
-			hash(s, s->buf, (size_t)n);
+		if (n > 0 && hash(s, s->buf, (size_t)n) < 0)
+			return -1;
 		*out = s->buf;
 		return n;
 	}
@@ -84,7 +123,8 @@ static ssize_t next_block(struct layer_stream *s, const void **out)
 			error_set(&s->err, UCD_INVALID_ARGUMENT, 0, "%s", archive_error_string(s->raw));
 		return -1;
 	}
-	hash(s, *out, len);
+	if (hash(s, *out, len) < 0)
+		return -1;
 	return (ssize_t)len;
 }
 
@@ -129,10 +169,11 @@ static int open_raw(struct layer_stream *s, const char *codec, struct ucd_error 
 }
 
 struct layer_stream *layer_stream_open(enum diff_compression comp, diff_read_fn read, void *read_arg,
-				       diff_cancelled_fn cancelled, void *cancel_arg, struct archive **tar,
-				       struct ucd_error **err)
+				       diff_cancelled_fn cancelled, void *cancel_arg, const struct diff_limits *limits,
+				       struct archive **tar, struct ucd_error **err)
 {
 	struct layer_stream *s = xcalloc(1, sizeof *s);
+	s->limits = limits;
 	s->read = read;
 	s->read_arg = read_arg;
 	s->cancelled = cancelled;

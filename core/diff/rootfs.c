@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "diff/diff.h"
 #include "diff/rootfs.h"
 #include "util/mem.h"
 
@@ -166,7 +167,9 @@ int rootfs_make_dir(int rootfd, const char *rel, const int *parent_fds, size_t n
 	}
 }
 
-static int empty_dir(int fd)
+static int remove_at(int dirfd, const char *name, int depth);
+
+static int empty_dir(int fd, int depth)
 {
 	DIR *d = fdopendir(fd);
 	if (d == NULL) {
@@ -184,7 +187,7 @@ static int empty_dir(int fd)
 		while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			rc = rootfs_remove_all(dirfd(d), de->d_name);
+			rc = remove_at(dirfd(d), de->d_name, depth);
 			again = true;
 		}
 		if (rc == 0 && errno != 0)
@@ -194,21 +197,29 @@ static int empty_dir(int fd)
 	return rc;
 }
 
-int rootfs_remove_all(int dirfd, const char *name)
+/* depth: how many directories above `name` this removal has entered. */
+static int remove_at(int dirfd, const char *name, int depth)
 {
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
+	if (depth >= DIFF_MAX_DEPTH)
+		return -ELOOP;
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	int rc = empty_dir(fd);
+		return errno == ENOENT ? 0 : errno == ELOOP ? -ENOTDIR : -errno;
+	int rc = empty_dir(fd, depth + 1);
 	if (rc < 0)
 		return rc;
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int rootfs_remove_all(int dirfd, const char *name)
+{
+	return remove_at(dirfd, name, 0);
 }
 
 int rootfs_copy_dir_info(int src, int dst)
@@ -217,16 +228,38 @@ int rootfs_copy_dir_info(int src, int dst)
 	if (fstat(src, &st) < 0 || fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
 		return -errno;
 
-	char names[4096];
-	ssize_t len = flistxattr(src, names, sizeof names);
-	if (len < 0 && errno != ENOTSUP && errno != ERANGE)
+	/* Sized by asking first: the kernel holds up to 64 KiB of names and
+	 * 64 KiB per value, and a fixed buffer lost or refused what a layer
+	 * below could legitimately carry. A list that grew in between is
+	 * asked for again. */
+	autofree char *names = NULL;
+	ssize_t len;
+	for (;;) {
+		len = flistxattr(src, NULL, 0);
+		if (len <= 0)
+			break;
+		free(names);
+		names = xmalloc((size_t)len);
+		if ((len = flistxattr(src, names, (size_t)len)) >= 0 || errno != ERANGE)
+			break;
+	}
+	if (len < 0 && errno != ENOTSUP)
 		return -errno;
+	autofree char *value = NULL;
 	for (ssize_t off = 0; len > 0 && off < len; off += (ssize_t)strlen(names + off) + 1) {
 		const char *key = names + off;
 		if (strncmp(key, "trusted.", 8) == 0)   /* overlay's own state: never copied up */
 			continue;
-		char value[4096];
-		ssize_t vlen = fgetxattr(src, key, value, sizeof value);
+		ssize_t vlen;
+		for (;;) {
+			vlen = fgetxattr(src, key, NULL, 0);
+			if (vlen < 0)
+				break;
+			free(value);
+			value = xmalloc((size_t)vlen + 1);
+			if ((vlen = fgetxattr(src, key, value, (size_t)vlen)) >= 0 || errno != ERANGE)
+				break;
+		}
 		if (vlen < 0) {
 			if (errno == ENODATA || errno == ENOTSUP)
 				continue;

@@ -31,7 +31,8 @@ int rootfs_make_dir(int rootfd, const char *rel, const int *parent_fds, size_t n
 
 /* Removes `name` in dirfd and, if it is a directory, everything under it,
  * never following a symlink. A missing name is not an error. Returns 0 or
- * -errno. */
+ * -errno; -ELOOP means the tree is deeper than DIFF_MAX_DEPTH (it is left
+ * partly removed). */
 int rootfs_remove_all(int dirfd, const char *name);
 
 /* Copies owner, mode, times and the xattrs other than trusted.* of the

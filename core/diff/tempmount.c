@@ -67,12 +67,54 @@ static int mount_overlay_long(const char *data, const char *target, unsigned lon
 	return 0;
 }
 
+/* The options of a read-only view of an overlay: its upperdir becomes the
+ * top lowerdir, and there is no workdir. Mounting an overlay on the
+ * upperdir and workdir of another - a running container's - is what the
+ * kernel calls undefined, and even read-only it empties the workdir the
+ * container's overlay is using (containerd's readonly temp mounts do the
+ * same conversion). Returns a malloc'd array of *n strings (free each). */
+static char **readonly_overlay(char *const *options, size_t n_options, size_t *n)
+{
+	const char *upper = NULL;
+	for (size_t i = 0; i < n_options; i++)
+		if (strncmp(options[i], "upperdir=", 9) == 0)
+			upper = options[i] + 9;
+	char **out = xcalloc(n_options + 1, sizeof *out);
+	bool has_lower = false;
+	*n = 0;
+	for (size_t i = 0; i < n_options; i++) {
+		if (strncmp(options[i], "upperdir=", 9) == 0 || strncmp(options[i], "workdir=", 8) == 0)
+			continue;
+		if (upper != NULL && strncmp(options[i], "lowerdir=", 9) == 0) {
+			out[(*n)++] = xasprintf("lowerdir=%s:%s", upper, options[i] + 9);
+			has_lower = true;
+			continue;
+		}
+		out[(*n)++] = xstrdup(options[i]);
+	}
+	if (upper != NULL && !has_lower)
+		out[(*n)++] = xasprintf("lowerdir=%s", upper);
+	return out;
+}
+
 static int mount_one(const struct tempmount_spec *m, const char *target, bool readonly, struct ucd_error **err)
 {
 	struct mount_opts mo;
-	mount_opts_parse((const char *const *)m->options, m->n_options, &mo);
+	if (readonly && m->type != NULL && strcmp(m->type, "overlay") == 0) {
+		size_t n = 0;
+		char **opts = readonly_overlay(m->options, m->n_options, &n);
+		mount_opts_parse((const char *const *)opts, n, &mo);
+		for (size_t i = 0; i < n; i++)
+			free(opts[i]);
+		free(opts);
+	} else {
+		mount_opts_parse((const char *const *)m->options, m->n_options, &mo);
+	}
 	autofree char *data = mo.data;
-	unsigned long flags = mo.flags;
+	/* The daemon only reads and writes files under a temporary mount: a
+	 * device node or a setuid binary the tree holds (a container made
+	 * it) is never to work there. */
+	unsigned long flags = mo.flags | MS_NOSUID | MS_NODEV;
 	if (readonly)
 		flags |= MS_RDONLY;
 	const char *type = m->type && m->type[0] ? m->type : "none";
@@ -81,12 +123,13 @@ static int mount_one(const struct tempmount_spec *m, const char *target, bool re
 	if (mount(m->source, target, type, flags & ~MS_REMOUNT, data[0] ? data : NULL) < 0)
 		return error_set(err, UCD_UNKNOWN, errno, "mount %s (%s) on %s: %s", m->source ? m->source : "", type,
 				 target, strerror(errno));
-	/* A bind mount ignores MS_RDONLY until remounted. */
-	if ((flags & MS_BIND) && (flags & MS_RDONLY) &&
-	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & MS_REC), NULL) < 0) {
+	/* A bind mount ignores MS_RDONLY, MS_NOSUID, MS_NODEV until remounted. */
+	unsigned long keep = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if ((flags & MS_BIND) && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | (flags & keep), NULL) < 0) {
 		int e = errno;
 		umount2(target, MNT_DETACH);
-		return error_set(err, UCD_UNKNOWN, e, "remount %s read-only: %s", target, strerror(e));
+		return error_set(err, UCD_UNKNOWN, e, "remount %s nosuid,nodev%s: %s", target,
+				 flags & MS_RDONLY ? ",ro" : "", strerror(e));
 	}
 	return 0;
 }

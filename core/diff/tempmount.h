@@ -16,8 +16,9 @@ struct tempmount_spec {
 
 /* Creates a directory under `parent` (created if needed) and mounts every
  * spec on it in order (mount(8)'s options: flags such as ro, nosuid, bind,
- * rbind; the rest is the filesystem's data). With `readonly` every mount
- * is read-only. No specs: an empty directory. On success *dir (malloc'd)
+ * rbind; the rest is the filesystem's data). Every mount is nosuid and
+ * nodev; with `readonly`, read-only too. No specs: an empty directory. On
+ * success *dir (malloc'd)
  * is the mount point; on failure nothing stays mounted or created. */
 int tempmount_mount(const char *parent, const struct tempmount_spec *specs, size_t n, bool readonly, char **dir,
 		    struct ucd_error **err);

@@ -461,8 +461,8 @@ static void d_diff(struct rpc_call *call, const ProtobufCMessage *msg)
 	j->gzip = strcmp(mt, DIFF_MT_LAYER_GZIP) == 0;
 	j->media_type = xstrdup(mt);
 	autofree char *ref = req->ref[0] ? xstrdup(req->ref) : unique_ref();
-	/* The content store's ingest names are global: keep namespaces apart. */
-	j->ref = xasprintf("diff/%s/%s", rpc_call_namespace(call), ref);
+	/* Ingest names are global; Content.Write's are <ns>/<number>/<ref>: no <ns>/diff/<ref> is one of them. */
+	j->ref = xasprintf("%s/diff/%s", rpc_call_namespace(call), ref);
 	j->left = mounts_copy(req->left, req->n_left);
 	j->right = mounts_copy(req->right, req->n_right);
 	j->labels = xcalloc(req->n_labels + 1, sizeof *j->labels);

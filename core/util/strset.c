@@ -5,19 +5,17 @@
 #include <string.h>
 
 #include "util/mem.h"
+#include "util/siphash.h"
 
-static uint64_t hash(const char *s)
+static size_t home(const struct strset *set, const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return (size_t)siphash24(set->key, s, strlen(s)) & (set->cap - 1);
 }
 
 /* The slot holding `s`, or the empty slot where it would go. */
 static size_t find(const struct strset *set, const char *s)
 {
-	size_t mask = set->cap - 1, i = (size_t)hash(s) & mask;
+	size_t mask = set->cap - 1, i = home(set, s);
 	while (set->slots[i] != NULL && strcmp(set->slots[i], s) != 0)
 		i = (i + 1) & mask;
 	return i;
@@ -25,8 +23,10 @@ static size_t find(const struct strset *set, const char *s)
 
 static void grow(struct strset *set)
 {
-	struct strset bigger = {xcalloc(set->cap ? set->cap * 2 : 64, sizeof(char *)), set->cap ? set->cap * 2 : 64,
-				set->n};
+	size_t cap = set->cap ? set->cap * 2 : 64;
+	struct strset bigger = {xcalloc(cap, sizeof(char *)), cap, set->n, {set->key[0], set->key[1]}};
+	if (set->cap == 0)
+		siphash_key_new(bigger.key);
 	for (size_t i = 0; i < set->cap; i++)
 		if (set->slots[i] != NULL)
 			bigger.slots[find(&bigger, set->slots[i])] = set->slots[i];
@@ -77,4 +77,17 @@ void strset_free(struct strset *set)
 		free(set->slots[i]);
 	free(set->slots);
 	*set = (struct strset)STRSET_INIT;
+}
+
+size_t strset_longest_probe(const struct strset *set)
+{
+	size_t longest = 0;
+	for (size_t i = 0; i < set->cap; i++) {
+		if (set->slots[i] == NULL)
+			continue;
+		size_t visits = ((i - home(set, set->slots[i])) & (set->cap - 1)) + 1;
+		if (visits > longest)
+			longest = visits;
+	}
+	return longest;
 }

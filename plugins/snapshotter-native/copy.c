@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -19,10 +21,32 @@
 
 #include "copy.h"
 
+/* Tests that link copy.c define this to watch and steer a copy at its
+ * critical moments: "chmod" right before a mode is set through a name,
+ * "open" right before a source file is opened, "probe" for each slot the
+ * hard-link table visits. Left undefined (NULL) in the plugin. */
+void native_copy_test_hook(const char *what, int dirfd, const char *name) __attribute__((weak, visibility("hidden")));
+
+static void hook(const char *what, int dirfd, const char *name)
+{
+	if (native_copy_test_hook != NULL)
+		native_copy_test_hook(what, dirfd, name);
+}
+
+/* The first copied name of each hard-linked inode, by (device, inode):
+ * open addressing over a mix of the pair with a key drawn per copy, so a
+ * tree with a million hard links costs a million lookups of a few slots,
+ * whichever inodes its author chose to link. */
 struct link_entry {
 	dev_t dev;
 	ino_t ino;
-	char *path;   /* relative to the destination root */
+	char *path;   /* relative to the destination root; NULL: empty slot */
+};
+
+struct link_table {
+	struct link_entry *v;
+	size_t cap, n;   /* cap: a power of two, or 0 */
+	uint64_t key;
 };
 
 struct copy_ctx {
@@ -30,8 +54,7 @@ struct copy_ctx {
 	const struct ucd_init_ctx *ic;
 	int dst_root;           /* fd of the destination root */
 	dev_t dev;              /* the source's filesystem */
-	struct link_entry *links;
-	size_t n_links, cap_links;
+	struct link_table links;
 	char path[4096];        /* relative path of the current entry, for messages and links */
 	size_t path_len;
 	char *buf;              /* for read/write fallback and xattrs */
@@ -70,26 +93,49 @@ static void path_pop(struct copy_ctx *c, size_t saved)
 	c->path[saved] = '\0';
 }
 
+static size_t link_slot(const struct link_table *t, dev_t dev, ino_t ino)
+{
+	/* splitmix64's finalizer over the keyed pair */
+	uint64_t x = ((uint64_t)ino ^ t->key) + (uint64_t)dev * 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	size_t i = (size_t)x & (t->cap - 1);
+	while (t->v[i].path != NULL && !(t->v[i].dev == dev && t->v[i].ino == ino)) {
+		hook("probe", -1, NULL);
+		i = (i + 1) & (t->cap - 1);
+	}
+	hook("probe", -1, NULL);
+	return i;
+}
+
 static const char *link_source(struct copy_ctx *c, const struct stat *st)
 {
-	for (size_t i = 0; i < c->n_links; i++)
-		if (c->links[i].ino == st->st_ino && c->links[i].dev == st->st_dev)
-			return c->links[i].path;
-	return NULL;
+	if (c->links.cap == 0)
+		return NULL;
+	return c->links.v[link_slot(&c->links, st->st_dev, st->st_ino)].path;
 }
 
 static void link_remember(struct copy_ctx *c, const struct stat *st)
 {
-	if (c->n_links == c->cap_links) {
-		size_t cap = c->cap_links ? c->cap_links * 2 : 16;
-		struct link_entry *v = c->h->alloc(cap * sizeof *v);
-		if (c->n_links)
-			memcpy(v, c->links, c->n_links * sizeof *v);
-		c->h->free(c->links);
-		c->links = v;
-		c->cap_links = cap;
+	struct link_table *t = &c->links;
+	if ((t->n + 1) * 4 > t->cap * 3) {
+		struct link_table bigger = {.cap = t->cap ? t->cap * 2 : 64, .n = t->n, .key = t->key};
+		if (t->cap == 0 && getrandom(&bigger.key, sizeof bigger.key, 0) != (ssize_t)sizeof bigger.key)
+			bigger.key = (uint64_t)(uintptr_t)&bigger ^ (uint64_t)snst_now();
+		bigger.v = c->h->alloc(bigger.cap * sizeof *bigger.v);
+		memset(bigger.v, 0, bigger.cap * sizeof *bigger.v);
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->v[i].path != NULL)
+				bigger.v[link_slot(&bigger, t->v[i].dev, t->v[i].ino)] = t->v[i];
+		c->h->free(t->v);
+		*t = bigger;
 	}
-	c->links[c->n_links++] = (struct link_entry){st->st_dev, st->st_ino, snst_strdup(c->h, c->path)};
+	struct link_entry *e = &t->v[link_slot(t, st->st_dev, st->st_ino)];
+	if (e->path == NULL)
+		t->n++;
+	c->h->free(e->path);
+	*e = (struct link_entry){st->st_dev, st->st_ino, snst_strdup(c->h, c->path)};
 }
 
 /* "/proc/self/fd/<dirfd>/<name>": the xattr calls have no *at form. */
@@ -146,7 +192,12 @@ static void copy_attrs(struct copy_ctx *c, const struct stat *st, int sdir, int 
 	if (dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid) : fchownat(ddir, name, st->st_uid, st->st_gid,
 								       AT_SYMLINK_NOFOLLOW))
 		fail(c, errno, "chown");
-	if (!lnk && (dfd >= 0 ? fchmod(dfd, st->st_mode & 07777) : fchmodat(ddir, name, st->st_mode & 07777, 0)))
+	if (!lnk && dfd < 0)
+		hook("chmod", ddir, name);
+	/* By name, never through a symlink the name may have become: glibc's
+	 * AT_SYMLINK_NOFOLLOW pins it with O_PATH and refuses a symlink. */
+	if (!lnk && (dfd >= 0 ? fchmod(dfd, st->st_mode & 07777)
+			      : fchmodat(ddir, name, st->st_mode & 07777, AT_SYMLINK_NOFOLLOW)))
 		fail(c, errno, "chmod");
 	char sp[64 + 256], dp[64 + 256];
 	fd_path(sp, sizeof sp, sdir, name);
@@ -208,6 +259,37 @@ static int copy_data(struct copy_ctx *c, int in, int out, off_t size)
 
 static void copy_dir(struct copy_ctx *c, int sdir, int ddir, int depth);
 
+/* Opens the source file `name` for reading if it is still the regular
+ * file `st` describes: pinned with O_PATH first, so that a name that has
+ * become a fifo or a device is never opened (a fifo would block, a
+ * device's driver would run). Returns the fd, or -1 after fail(). */
+static int open_regular(struct copy_ctx *c, int sdir, const char *name, const struct stat *st)
+{
+	hook("open", sdir, name);
+	int pin = openat(sdir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat now;
+	if (pin < 0 || fstat(pin, &now) != 0) {
+		fail(c, errno, "open");
+		if (pin >= 0)
+			close(pin);
+		return -1;
+	}
+	if (!S_ISREG(now.st_mode) || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		fail(c, ESTALE, "open");
+		close(pin);
+		return -1;
+	}
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pin);
+	int in = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOATIME);
+	if (in < 0 && errno == EPERM)   /* O_NOATIME needs ownership */
+		in = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (in < 0)
+		fail(c, errno, "open");
+	close(pin);
+	return in;
+}
+
 static void copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name, int depth)
 {
 	struct stat st;
@@ -251,13 +333,9 @@ static void copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name,
 		return;
 	}
 	case S_IFREG: {
-		int in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-		if (in < 0 && errno == EPERM)   /* O_NOATIME needs ownership */
-			in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (in < 0) {
-			fail(c, errno, "open");
+		int in = open_regular(c, sdir, name, &st);
+		if (in < 0)
 			return;
-		}
 		int out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (out < 0) {
 			fail(c, errno, "create");
@@ -365,9 +443,9 @@ int native_copy_tree(const struct ucd_host *h, const struct ucd_init_ctx *ic, co
 	}
 	close(s);
 	close(c.dst_root);
-	for (size_t i = 0; i < c.n_links; i++)
-		h->free(c.links[i].path);
-	h->free(c.links);
+	for (size_t i = 0; i < c.links.cap; i++)
+		h->free(c.links.v[i].path);
+	h->free(c.links.v);
 	h->free(c.buf);
 	int r = 0;
 	if (c.err != 0) {
@@ -375,6 +453,10 @@ int native_copy_tree(const struct ucd_host *h, const struct ucd_init_ctx *ic, co
 			r = h->error_new(err, UCD_FAILED_PRECONDITION, ELOOP,
 					 "copying of parent failed: `%s/%s` is deeper than %d directories", src, c.failed,
 					 SNST_MAX_DEPTH);
+		else if (c.err == ESTALE)
+			r = h->error_new(err, UCD_ABORTED, ESTALE,
+					 "copying of parent failed: `%s/%s` changed during the copy (it is not the file "
+					 "that was listed)", src, c.failed);
 		else
 			r = snst_errno(h, err, c.err, "copying of parent failed: %s `%s/%s`", c.what, src, c.failed);
 	}

@@ -19,6 +19,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../../harness/fstree.h"
 #include "../../harness/tap.h"
 #include "diff/diff.h"
 #include "diff/rootfs.h"
@@ -480,6 +481,40 @@ static void test_whiteouts_overlay(bool userxattr)
 	free(b.p);
 }
 
+/* Overlay mode: a parent the layer creates takes every xattr of the lower
+ * directory it masks, however many and however long (the kernel allows
+ * 64 KiB of names and 64 KiB per value). */
+static void test_parent_xattrs(void)
+{
+	printf("# overlay mode: a created parent keeps long and many xattrs of the lower one\n");
+	/* ext4 keeps an inode's xattrs in one block: tmpfs holds more */
+	char dir[128];
+	snprintf(dir, sizeof dir, "%s/ucd-test-xattr-XXXXXX", fstree_fast_dir(base));
+	if (!CHECK(mkdtemp(dir) != NULL))
+		return;
+	sh("mkdir -p '%s/lower/a' '%s/upper'", dir, dir);
+	char *big = xmalloc(10000);
+	memset(big, 'v', 10000);
+	CHECK(lsetxattr(at(dir, "lower/a"), "user.big", big, 10000, 0) == 0);
+	char key[96];
+	bool set = true;
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "user.a-rather-long-attribute-name-to-fill-the-list-%03d", i);
+		set &= lsetxattr(at(dir, "lower/a"), key, "x", 1, 0) == 0;
+	}
+	CHECK(set);
+	struct bytes b = LAYER("none", {.name = "a/new", .data = "n"});
+	const char *parents[] = {at(dir, "lower")};
+	struct diff_apply_opts o = {.mode = DIFF_APPLY_OVERLAY, .parents = parents, .n_parents = 1};
+	CHECK(apply_mt(at(dir, "upper"), DIFF_MT_LAYER, &b, &o, NULL) == 0);
+	char v[10001];
+	CHECK(lgetxattr(at(dir, "upper/a"), "user.big", v, sizeof v) == 10000 && memcmp(v, big, 10000) == 0);
+	CHECK(xattr_is(at(dir, "upper/a"), "user.a-rather-long-attribute-name-to-fill-the-list-099", "x", 1));
+	free(big);
+	free(b.p);
+	sh("rm -rf '%s'", dir);
+}
+
 /* One hostile layer: the expected outcome, then nothing outside changed. */
 static void hostile(const char *what, const char *mt, struct bytes b, int want_code, const char *want_msg)
 {
@@ -562,6 +597,27 @@ static void test_hostile(void)
 		"invalid whiteout name");
 	hostile("invalid whiteout .wh.", DIFF_MT_LAYER, LAYER("none", {.name = ".wh."}), UCD_INVALID_ARGUMENT,
 		"invalid whiteout name");
+	hostile("invalid whiteout .wh...", DIFF_MT_LAYER, LAYER("none", {.name = "a/.wh..."}), UCD_INVALID_ARGUMENT,
+		"invalid whiteout name");
+	hostile("whiteout climbing out", DIFF_MT_LAYER, LAYER("none", {.name = "a/../../canary/.wh.secret"}),
+		UCD_INVALID_ARGUMENT, "path escapes the root");
+	hostile("whiteout of ..", DIFF_MT_LAYER, LAYER("none", {.name = "../.wh.canary"}), UCD_INVALID_ARGUMENT,
+		"path escapes the root");
+	hostile("absolute whiteout stays inside", DIFF_MT_LAYER,
+		LAYER("none", {.name = "canary/", .type = AE_IFDIR}, {.name = "canary/secret", .data = "mine"},
+		      {.name = "/canary/.wh.secret"}), 0, NULL);
+	CHECK(missing(at(root, "canary/secret")));
+	hostile("whiteout through a symlink to the canary lands inside", DIFF_MT_LAYER,
+		LAYER("none", {.name = "canary/", .type = AE_IFDIR}, {.name = "canary/secret", .data = "mine"},
+		      {.name = "up", .type = AE_IFLNK, .link = "../canary"}, {.name = "up/.wh.secret"}), 0, NULL);
+	CHECK(missing(at(root, "canary/secret")));
+	hostile("opaque whiteout on a symlink to / empties the root only", DIFF_MT_LAYER,
+		LAYER("none", {.name = "keep", .data = "k"}, {.name = "o", .type = AE_IFLNK, .link = "/"},
+		      {.name = "o/.wh..wh..opq"}), 0, NULL);
+	CHECK(!missing(at(root, "keep")) && !missing(at(root, "o")));
+	hostile("opaque whiteout on a symlink to ../canary", DIFF_MT_LAYER,
+		LAYER("none", {.name = "o", .type = AE_IFLNK, .link = "../canary"}, {.name = "o/.wh..wh..opq"}),
+		UCD_INVALID_ARGUMENT, "symbolic link to nothing");
 
 	char *huge = xmalloc(5001);
 	memset(huge, 'a', 5000);
@@ -610,6 +666,11 @@ static void test_hostile(void)
 		UCD_UNKNOWN, "no processor for media-type");
 	hostile("empty blob is an empty layer", DIFF_MT_LAYER_GZIP, (struct bytes){0}, 0, NULL);
 
+	struct bytes damaged = LAYER("none", {.name = "first", .data = "1"}, {.name = "second", .data = "2"});
+	damaged.p[1024 + 148] ^= 1;   /* the second header's checksum */
+	hostile("a header failing its checksum", DIFF_MT_LAYER, damaged, UCD_INVALID_ARGUMENT,
+		"invalid tar: Damaged tar archive");
+
 	struct bytes s = {0};
 	raw_header(&s, "sock", '9', 0, NULL);   /* no such tar type */
 	raw_end(&s);
@@ -629,23 +690,28 @@ static int sink(void *arg, const void *p, size_t n, struct ucd_error **err)
  * names share an inode. */
 static bool same_tree(const char *a, const char *b)
 {
-	char cmd[1024];
+	/* the listings go next to base (this run's own names), not into it:
+	 * outside_untouched() wants base to hold only root/ and canary/ */
+	char la[96], lb[96], cmd[2048];
+	snprintf(la, sizeof la, "%s-a.txt", base);
+	snprintf(lb, sizeof lb, "%s-b.txt", base);
 	snprintf(cmd, sizeof cmd,
-		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > /tmp/ucd-diff-a.txt && "
-		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > /tmp/ucd-diff-b.txt && "
-		 "cmp -s /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt && "
-		 "cd '%s' && find . -type f -exec md5sum {} + | sort > /tmp/ucd-diff-a.txt && "
-		 "cd '%s' && find . -type f -exec md5sum {} + | sort > /tmp/ucd-diff-b.txt && "
-		 "cmp -s /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt && "
-		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > /tmp/ucd-diff-a.txt && "
-		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > /tmp/ucd-diff-b.txt && "
-		 "cmp -s /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt",
-		 a, b, a, b, a, b);
-	if (system(cmd) != 0) {
-		sh("diff /tmp/ucd-diff-a.txt /tmp/ucd-diff-b.txt | sed 's/^/# /' | head -20");
-		return false;
-	}
-	return true;
+		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > %s && "
+		 "cd '%s' && find . -mindepth 1 -printf '%%P %%y %%m %%U %%G %%s %%l\\n' | sort > %s && "
+		 "cmp -s %s %s && "
+		 "cd '%s' && find . -type f -exec md5sum {} + | sort > %s && "
+		 "cd '%s' && find . -type f -exec md5sum {} + | sort > %s && "
+		 "cmp -s %s %s && "
+		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > %s && "
+		 "cd '%s' && find . ! -type d -printf '%%P %%T@ %%n\\n' | sed 's/\\.[0-9]* / /' | sort > %s && "
+		 "cmp -s %s %s",
+		 a, la, b, lb, la, lb, a, la, b, lb, la, lb, a, la, b, lb, la, lb);
+	bool same = system(cmd) == 0;
+	if (!same)
+		sh("diff %s %s | sed 's/^/# /' | head -20", la, lb);
+	unlink(la);
+	unlink(lb);
+	return same;
 }
 
 static void test_diff(bool gzip)
@@ -702,6 +768,604 @@ static void test_diff(bool gzip)
 	free(none.p);
 	free(all.p);
 	error_free(e);
+}
+
+/* --- a tree that changes under the diff --------------------------------------------- */
+
+/* A running container renames and replaces names while its snapshot is
+ * diffed. These tests make the worst moment deterministic: the diff asks
+ * its `cancelled` callback before each directory and after it has looked
+ * at each entry (before anything reads that entry), and the callback does
+ * the container's move at a chosen call. */
+struct race {
+	int calls, at;
+	void (*act)(void);
+};
+static struct race race;
+
+static bool race_cancelled(void *arg)
+{
+	struct race *r = arg;
+	if (++r->calls == r->at)
+		r->act();
+	return false;
+}
+
+/* *out: what the diff wrote (the previous contents freed). */
+static int race_diff(const char *lower, int when, void (*act)(void), struct bytes *out)
+{
+	free(out->p);
+	*out = (struct bytes){0};
+	race = (struct race){.at = when, .act = act};
+	error_free(last_err);
+	last_err = NULL;
+	struct diff_result res;
+	int rc = diff_trees(lower, at(root, "upper"), false, sink, out, race_cancelled, &race, &res, &last_err);
+	if (rc < 0)
+		printf("# error: %s\n", last_err->msg);
+	CHECK(race.calls >= when);   /* the move did happen */
+	return rc;
+}
+
+/* The data of entry `name` in the plain tar `b` (static storage), NULL
+ * when there is no such regular entry. */
+static const char *tar_data(const struct bytes *b, const char *name)
+{
+	static char data[256];
+	const char *found = NULL;
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	archive_read_open_memory(a, b->p, b->n);
+	struct archive_entry *e;
+	while (found == NULL && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		if (strcmp(archive_entry_pathname(e), name) != 0 || archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		la_ssize_t n = archive_read_data(a, data, sizeof data - 1);
+		data[n > 0 ? n : 0] = '\0';
+		found = data;
+	}
+	archive_read_free(a);
+	return found;
+}
+
+static void swap_in_fifo(void)
+{
+	CHECK(unlink(at(root, "upper/f")) == 0 && mkfifo(at(root, "upper/f"), 0644) == 0);
+}
+
+static void swap_in_device(void)
+{
+	/* /dev/zero's numbers: read as a regular file, it would put zeros
+	 * (or, with a disk's numbers, the raw disk) into the layer */
+	CHECK(unlink(at(root, "upper/f")) == 0 && mknod(at(root, "upper/f"), S_IFCHR | 0644, makedev(1, 5)) == 0);
+}
+
+static void remove_file(void)
+{
+	CHECK(unlink(at(root, "upper/f")) == 0);
+}
+
+static void swap_parent_for_symlink(void)
+{
+	/* d -> the canary directory outside: a lookup of "d/secret" by path
+	 * would read the host's file */
+	CHECK(rename(at(root, "upper/d"), at(root, "upper/d.moved")) == 0 && symlink(canary, at(root, "upper/d")) == 0);
+}
+
+static void swap_dir(void)
+{
+	CHECK(rename(at(root, "upper/d"), at(root, "upper/d.moved")) == 0 && mkdir(at(root, "upper/d"), 0755) == 0);
+}
+
+static void test_races(void)
+{
+	printf("# a tree that changes under the diff\n");
+	fstree_hang_guard(60, "the diff hung on a name swapped for a fifo (a pool thread would hang)");
+	struct bytes out = {0};
+
+	/* "f" seen as a regular file, then a fifo: opened for reading it
+	 * would block the thread forever */
+	fresh_root();
+	sh("mkdir '%s/upper' && echo -n data > '%s/upper/f'", root, root);
+	CHECK(race_diff(NULL, 2, swap_in_fifo, &out) == -UCD_ABORTED && err_has("changed during the diff"));
+
+	/* then a device node */
+	fresh_root();
+	sh("mkdir '%s/upper' && echo -n data > '%s/upper/f'", root, root);
+	CHECK(race_diff(NULL, 2, swap_in_device, &out) == -UCD_ABORTED && err_has("/f changed during the diff"));
+
+	/* gone before it is read: the diff fails, as containerd's does */
+	fresh_root();
+	sh("mkdir '%s/upper' && echo -n data > '%s/upper/f'", root, root);
+	CHECK(race_diff(NULL, 2, remove_file, &out) == -UCD_ABORTED && err_has("changed during the diff"));
+
+	/* the same on both sides but for the content: the comparison reads
+	 * both, and must not open the fifo either */
+	fresh_root();
+	sh("mkdir '%s/lower' && echo -n data > '%s/lower/f' && touch -d @1600000000 '%s/lower/f' && "
+	   "cp -a '%s/lower' '%s/upper'", root, root, root, root, root);
+	CHECK(race_diff(at(root, "lower"), 2, swap_in_fifo, &out) == -UCD_ABORTED && err_has("changed during the diff"));
+
+	/* a parent swapped for a symlink to the host once the walk is in it:
+	 * the file is read from the directory the walk holds, never through
+	 * the symlink (calls: the root, "d", d itself, "d/secret") */
+	fresh_root();
+	sh("mkdir -p '%s/upper/d' && echo -n inside > '%s/upper/d/secret'", root, root);
+	CHECK(race_diff(NULL, 4, swap_parent_for_symlink, &out) == 0);
+	const char *got = tar_data(&out, "d/secret");
+	CHECK_STR(got, "inside");
+	CHECK(memmem(out.p, out.n, "canary", 6) == NULL);
+
+	/* a directory swapped for another between its stat and its walk */
+	fresh_root();
+	sh("mkdir -p '%s/upper/d' && echo -n inside > '%s/upper/d/secret'", root, root);
+	CHECK(race_diff(NULL, 2, swap_dir, &out) == -UCD_ABORTED && err_has("/d changed during the diff"));
+	free(out.p);
+
+	fstree_hang_guard(0, NULL);
+	CHECK(outside_untouched());
+}
+
+/* A tree 100,000 directories deep (a container can make one with mkdir
+ * and chdir in a loop): the diff refuses it clearly instead of running the
+ * thread out of stack. */
+static void make_deep(const char *dir, int depth)
+{
+	CHECK(fstree_make_deep(dir, depth));
+}
+
+/* Deep trees go where they are quick to make (fstree.h). */
+static char deep_base[128];
+
+static const char *deep_dir(void)
+{
+	snprintf(deep_base, sizeof deep_base, "%s/ucd-test-deep-XXXXXX", fstree_fast_dir(base));
+	if (mkdtemp(deep_base) == NULL)
+		snprintf(deep_base, sizeof deep_base, "%s", root);
+	return deep_base;
+}
+
+static void test_deep_diff(void)
+{
+	printf("# a tree 100,000 deep\n");
+	const char *dir = deep_dir();
+	make_deep(dir, 100000);
+	struct bytes out = {0};
+	struct diff_result res;
+	error_free(last_err);
+	last_err = NULL;
+	CHECK(diff_trees(NULL, dir, true, sink, &out, NULL, NULL, &res, &last_err) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("the tree is deeper than 512 directories"));
+	free(out.p);
+	sh("rm -rf '%s'", dir);
+	/* 512 deep is fine */
+	fresh_root();
+	sh("mkdir '%s/upper'", root);
+	make_deep(at(root, "upper"), 511);
+	out = (struct bytes){0};
+	error_free(last_err);
+	last_err = NULL;
+	CHECK(diff_trees(NULL, at(root, "upper"), false, sink, &out, NULL, NULL, &res, &last_err) == 0);
+	free(out.p);
+	fresh_root();
+}
+
+/* Apply: a mode is never set through a symlink. A process writing the
+ * same tree could turn the name of a fifo the layer just made into a
+ * symlink to a host file before its mode is set; the test hook does that
+ * at the worst moment. */
+static const char *hook_name;
+static void (*hook_act)(int dir, const char *name);
+
+void diff_apply_test_hook(const char *what, int dir, const char *name)
+{
+	if (hook_act != NULL && strcmp(what, "chmod") == 0 && strcmp(name, hook_name) == 0) {
+		void (*a)(int, const char *) = hook_act;
+		hook_act = NULL;
+		a(dir, name);
+	}
+}
+
+static void fifo_to_symlink(int dir, const char *name)
+{
+	CHECK(unlinkat(dir, name, 0) == 0 && symlinkat(at(canary, "secret"), dir, name) == 0);
+}
+
+static void test_apply_chmod_race(void)
+{
+	printf("# apply: a name turned into a symlink before its mode is set\n");
+	fresh_root();
+	struct stat before, after;
+	CHECK(stat(at(canary, "secret"), &before) == 0);
+	hook_name = "p";
+	hook_act = fifo_to_symlink;
+	struct bytes b = LAYER("none", {.name = "p", .type = AE_IFIFO, .perm = 0606});
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, NULL, NULL) == -UCD_UNKNOWN && err_has("chmod"));
+	CHECK(hook_act == NULL);
+	CHECK(stat(at(canary, "secret"), &after) == 0 && after.st_mode == before.st_mode);
+	CHECK(outside_untouched());
+	free(b.p);
+}
+
+/* Trees deeper than the apply walks: one a container left in a snapshot,
+ * one a layer builds itself through symlinks (each entry name is at most
+ * 4095 bytes, but a symlink to a deep directory makes the next entry start
+ * there; the kernel follows at most 40 symlinks in one lookup, nested ones
+ * fewer, so a layer gets to some 40,000-80,000 levels and no further: the
+ * next entry is refused for its symlinks). Removing them (a whiteout, a
+ * replacing entry, an opaque directory) is refused clearly; the thread
+ * never runs out of stack. */
+static int apply_at(const char *dir, struct bytes b)
+{
+	error_free(last_err);
+	last_err = NULL;
+	struct reader r = {&b, 0};
+	struct diff_apply_opts plain = {.mode = DIFF_APPLY_PLAIN};
+	struct diff_digest d;
+	int rc = diff_apply(dir, DIFF_PLAIN_TAR, mem_read, &r, &plain, &d, &last_err);
+	if (rc < 0)
+		printf("# error: %.300s (errno %d: %s)\n", last_err->msg, last_err->errno_, strerror(last_err->errno_));
+	free(b.p);
+	return rc;
+}
+
+static void test_deep_apply(void)
+{
+	printf("# apply over trees 100,000 deep\n");
+	char target[256];
+	snprintf(target, sizeof target, "%s/t", deep_dir());
+	sh("mkdir -p '%s/o'", target);
+	make_deep(target, 100000);   /* t/d/d/..., then moved to t/o/deep */
+	CHECK(rename(at(target, "d"), at(target, "o/deep")) == 0);
+
+	CHECK(apply_at(target, LAYER("none", {.name = "o/.wh.deep"})) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("entry \"o/.wh.deep\": remove whited-out file: the tree is deeper than 512 directories"));
+	CHECK(apply_at(target, LAYER("none", {.name = "o/deep", .data = "now a file"})) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("remove existing: the tree is deeper than 512 directories"));
+	CHECK(apply_at(target, LAYER("none", {.name = "o/new", .data = "n"}, {.name = "o/.wh..wh..opq"})) ==
+	      -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("remove for opaque directory: the tree is deeper than 512 directories"));
+	struct stat st;
+	CHECK(lst(at(target, "o/deep/d/d/d"), &st) && S_ISDIR(st.st_mode));
+
+	/* a layer's own deep tree, through symlink hops: 2,000 levels per
+	 * entry, each symlink one hop further; the 41st hop is refused */
+	sh("rm -rf '%s' && mkdir '%s'", target, target);
+	struct tb t;
+	tb_open(&t, "none");
+	char *chain = xmalloc(4100), *name = xmalloc(4200), *link = xmalloc(4200);
+	size_t n = 0;
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)sprintf(chain + n, i ? "/a" : "a");
+	for (int k = 0; k <= 50; k++) {
+		snprintf(name, 4200, "x%d/%s/", k, chain);
+		if (k > 0) {
+			snprintf(link, 4200, "x%d/%s", k - 1, chain);
+			char sym[16];
+			snprintf(sym, sizeof sym, "x%d", k);
+			tb_add(&t, &(struct ent){.name = sym, .type = AE_IFLNK, .link = link});
+		}
+		tb_add(&t, &(struct ent){.name = name, .type = AE_IFDIR, .perm = 0755});
+	}
+	struct bytes hops = tb_close(&t);
+	CHECK(apply_at(target, hops) == -UCD_INVALID_ARGUMENT);
+	CHECK(err_has("entry \"x") && err_has("too many levels of symbolic links"));
+	int fd = open(at(target, "x0"), O_RDONLY | O_DIRECTORY);
+	int levels = 0;
+	while (fd >= 0) {
+		int next = openat(fd, "a", O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		close(fd);
+		fd = next;
+		levels += next >= 0;
+	}
+	printf("# the layer made a tree %d directories deep\n", levels);
+	CHECK(levels >= 20000);
+	CHECK(apply_at(target, LAYER("none", {.name = ".wh.x0"})) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("the tree is deeper than 512 directories"));
+
+	/* an opaque marker over this layer's own directories, 600 deep */
+	sh("rm -rf '%s' && mkdir '%s'", target, target);
+	tb_open(&t, "none");
+	n = (size_t)sprintf(name, "op");
+	tb_add(&t, &(struct ent){.name = "op/", .type = AE_IFDIR, .perm = 0755});
+	for (int i = 0; i < 600; i++) {
+		n += (size_t)sprintf(name + n, "/a");
+		char dirname[1300];
+		snprintf(dirname, sizeof dirname, "%s/", name);
+		tb_add(&t, &(struct ent){.name = dirname, .type = AE_IFDIR, .perm = 0755});
+	}
+	tb_add(&t, &(struct ent){.name = "op/.wh..wh..opq"});
+	struct bytes opq = tb_close(&t);
+	CHECK(apply_at(target, opq) == -UCD_FAILED_PRECONDITION);
+	CHECK(err_has("opaque directory: the tree is deeper than 512 directories"));
+
+	free(chain);
+	free(name);
+	free(link);
+	sh("rm -rf '%s'", deep_base);
+	CHECK(outside_untouched());
+}
+
+/* --- what libarchive is allowed to read, and how much --------------------------------- */
+
+static bool root_is_empty(void)
+{
+	DIR *d = opendir(root);
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL)
+		n++;
+	if (d)
+		closedir(d);
+	return n == 2;
+}
+
+/* An archive of another format holding the file "pwned" (NULL when this
+ * libarchive cannot write that format or filter). */
+static bool other_archive(const char *format, const char *filter, struct bytes *out)
+{
+	*out = (struct bytes){0};
+	struct archive *a = archive_write_new();
+	bool ok = archive_write_set_format_by_name(a, format) == ARCHIVE_OK &&
+		  (filter == NULL || archive_write_add_filter_by_name(a, filter) == ARCHIVE_OK) &&
+		  archive_write_open(a, out, NULL, bytes_write_cb, NULL) == ARCHIVE_OK;
+	if (ok) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, "pwned");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, 1);
+		ok = archive_write_header(a, e) == ARCHIVE_OK && archive_write_data(a, "x", 1) == 1;
+		archive_entry_free(e);
+		ok = archive_write_close(a) == ARCHIVE_OK && ok;
+	}
+	archive_write_free(a);
+	if (!ok) {
+		free(out->p);
+		*out = (struct bytes){0};
+	}
+	return ok;
+}
+
+static void test_formats(void)
+{
+	printf("# only tar, only gzip and zstd\n");
+	/* Every archive format libarchive's writer has besides tar: the
+	 * reader would accept each with archive_read_support_format_all */
+	static const char *const formats[] = {"zip", "7zip", "cpio", "odc", "newc", "iso9660", "ar", "arbsd",
+					      "xar", "warc", "mtree", "shar", "raw"};
+	int tried = 0;
+	for (size_t i = 0; i < ARRAY_LEN(formats); i++) {
+		struct bytes b;
+		if (!other_archive(formats[i], NULL, &b)) {
+			printf("# (this libarchive writes no %s)\n", formats[i]);
+			continue;
+		}
+		tried++;
+		for (int gz = 0; gz < 2; gz++) {
+			fresh_root();
+			struct bytes in = b;
+			if (gz) {   /* gzip-wrapped, under the gzip media type: decompressed, then refused */
+				in = (struct bytes){0};
+				struct archive *a = archive_write_new();
+				archive_write_set_format_raw(a);
+				archive_write_add_filter_gzip(a);
+				archive_write_open(a, &in, NULL, bytes_write_cb, NULL);
+				struct archive_entry *e = archive_entry_new();
+				archive_entry_set_filetype(e, AE_IFREG);
+				archive_write_header(a, e);
+				archive_write_data(a, b.p, b.n);
+				archive_entry_free(e);
+				archive_write_close(a);
+				archive_write_free(a);
+			}
+			printf("# a %s archive%s\n", formats[i], gz ? ", gzip-compressed" : "");
+			int rc = apply_mt(root, gz ? DIFF_MT_LAYER_GZIP : DIFF_MT_LAYER, &in, NULL, NULL);
+			/* An ISO 9660 image begins with 32 KiB of zeros: to a tar
+			 * reader (Go's too) the end of an empty archive */
+			if (strcmp(formats[i], "iso9660") == 0 && rc == 0)
+				printf("# read as an empty tar\n");
+			else
+				CHECK(rc == -UCD_INVALID_ARGUMENT && err_has("invalid tar"));
+			CHECK(root_is_empty());
+			if (gz)
+				free(in.p);
+		}
+		free(b.p);
+	}
+	CHECK(tried >= 8);
+	/* Every compression but gzip and zstd, around a valid tar, under a
+	 * media type that detects compression */
+	static const char *const filters[] = {"bzip2", "xz", "lzma", "lzip", "lz4", "compress", "uuencode", "b64encode",
+					      "lzop", "grzip", "lrzip"};
+	tried = 0;
+	for (size_t i = 0; i < ARRAY_LEN(filters); i++) {
+		struct bytes b;
+		if (!other_archive("pax", filters[i], &b)) {
+			printf("# (this libarchive writes no %s)\n", filters[i]);
+			continue;
+		}
+		tried++;
+		printf("# a %s-compressed tar\n", filters[i]);
+		fresh_root();
+		CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &b, NULL, NULL) == -UCD_INVALID_ARGUMENT && err_has("invalid tar"));
+		CHECK(root_is_empty());
+		free(b.p);
+	}
+	CHECK(tried >= 6);
+	CHECK(outside_untouched());
+}
+
+static struct bytes read_whole(const char *path)
+{
+	struct bytes b = {0};
+	FILE *f = fopen(path, "rb");
+	char buf[65536];
+	size_t n;
+	while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		bytes_add(&b, buf, n);
+	if (f)
+		fclose(f);
+	return b;
+}
+
+/* A pax record "len key=value\n". */
+static void pax_record(struct bytes *b, const char *key, const char *value)
+{
+	char rec[512];
+	size_t body = strlen(key) + strlen(value) + 3;
+	size_t len = body + 1;
+	while ((size_t)snprintf(NULL, 0, "%zu", len) + body != len)
+		len++;
+	snprintf(rec, sizeof rec, "%zu %s=%s\n", len, key, value);
+	bytes_add(b, rec, strlen(rec));
+}
+
+static void pad512(struct bytes *b)
+{
+	static const unsigned char zero[512];
+	if (b->n % 512)
+		bytes_add(b, zero, 512 - b->n % 512);
+}
+
+static void test_limits(void)
+{
+	printf("# ceilings\n");
+	struct diff_apply_opts o = {.mode = DIFF_APPLY_PLAIN};
+
+	/* entries */
+	o.limits = (struct diff_limits){.entries = 10};
+	struct tb t;
+	tb_open(&t, "gzip");
+	char name[32];
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		tb_add(&t, &(struct ent){.name = name});
+	}
+	struct bytes ten = tb_close(&t);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &ten, &o, NULL) == 0);
+	o.limits.entries = 9;
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &ten, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("entry \"f9\": the layer has more than 9 entries"));
+	free(ten.p);
+
+	/* entry names kept in memory */
+	o.limits = (struct diff_limits){.name_bytes = 100};
+	fresh_root();
+	struct bytes names = LAYER("none", {.name = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+				   {.name = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}, {.name = "c"});
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &names, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("entry \"c\": the layer has entry names of more than 100 bytes"));
+	free(names.p);
+
+	/* the uncompressed stream: a file, bytes after the tar's end, and a
+	 * gzip bomb (64 MiB of zeros in 64 KiB) stopped long before its end */
+	o.limits = (struct diff_limits){.stream_bytes = 64 << 10};
+	char *big = xcalloc(1, 100001);
+	memset(big, 'b', 100000);
+	struct bytes b = LAYER("none", {.name = "big", .data = big});
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("the layer is larger than 64 KiB uncompressed"));
+	free(b.p);
+	b = LAYER("none", {.name = "small", .data = "s"});
+	unsigned char *trail = xcalloc(1, 100000);
+	bytes_add(&b, trail, 100000);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("larger than 64 KiB uncompressed"));
+	free(b.p);
+	o.limits.stream_bytes = 1 << 20;
+	struct bytes bomb = {0};
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax(a);
+	archive_write_add_filter_gzip(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	archive_write_open(a, &bomb, NULL, bytes_write_cb, NULL);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "zeros");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 64 << 20);
+	archive_write_header(a, e);
+	for (size_t left = 64 << 20; left > 0;) {
+		size_t n = left < 100000 ? left : 100000;
+		archive_write_data(a, trail, n);
+		left -= n;
+	}
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+	printf("# a gzip bomb: %zu bytes for 64 MiB\n", bomb.n);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER_GZIP, &bomb, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("larger than 1 MiB uncompressed"));
+	struct stat st;
+	CHECK(lst(at(root, "zeros"), &st) && st.st_size <= (1 << 20));
+	free(bomb.p);
+	free(trail);
+	free(big);
+
+	/* sparse files: GNU tar's old sparse headers and pax 1.0, of a file
+	 * of 15 TiB (ext4's files end below 16) with 6 bytes of data; a small
+	 * one applies and stays sparse */
+	o.limits = (struct diff_limits){0};   /* the defaults */
+	sh("cd '%s' && mkdir sp && cd sp && truncate -s 15T huge && echo -n data16 | dd of=huge bs=1 seek=1000000 "
+	   "conv=notrunc status=none && tar --sparse -cf ../gnu.tar huge && "
+	   "tar --sparse --format=posix --sparse-version=1.0 -cf ../pax.tar huge && rm huge && "
+	   "truncate -s 1M small && echo -n tail | dd of=small bs=1 seek=900000 conv=notrunc status=none && "
+	   "tar --sparse --format=posix -cf ../small.tar small && cd .. && rm -r sp", base);
+	static const char *const bombs[] = {"gnu.tar", "pax.tar"};
+	for (int i = 0; i < 2; i++) {
+		b = read_whole(at(base, bombs[i]));
+		printf("# %s: a 15 TiB sparse file in %zu bytes\n", bombs[i], b.n);
+		fresh_root();
+		CHECK(b.n > 0 && b.n < (1 << 20));
+		CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+		      err_has("entry \"huge\": the layer has sparse files with holes of more than 64 GiB"));
+		CHECK(!lst(at(root, "huge"), &st) || st.st_size < (1ll << 40));
+		free(b.p);
+		unlink(at(base, bombs[i]));
+	}
+	b = read_whole(at(base, "small.tar"));
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == 0);
+	CHECK(lst(at(root, "small"), &st) && st.st_size == 1 << 20 && st.st_blocks * 512 < (256 << 10));
+	free(b.p);
+	unlink(at(base, "small.tar"));
+
+	/* a sparse map of 2 million extents (pax sparse 1.0): libarchive
+	 * would keep a list entry per extent, 150 MB for a 4 MB gzip blob;
+	 * it takes 20 MB of headers, over the 4 MiB of one entry's */
+	b = (struct bytes){0};
+	struct bytes pax = {0}, map = {0};
+	pax_record(&pax, "GNU.sparse.major", "1");
+	pax_record(&pax, "GNU.sparse.minor", "0");
+	pax_record(&pax, "GNU.sparse.name", "mapped");
+	pax_record(&pax, "GNU.sparse.realsize", "4000000");
+	char line[64];
+	snprintf(line, sizeof line, "%d\n", 2000000);
+	bytes_add(&map, line, strlen(line));
+	for (int i = 0; i < 2000000; i++) {
+		snprintf(line, sizeof line, "%d\n0\n", 2 * i);
+		bytes_add(&map, line, strlen(line));
+	}
+	pad512(&map);
+	raw_header(&b, "PaxHeader", 'x', pax.n, NULL);
+	bytes_add(&b, pax.p, pax.n);
+	pad512(&b);
+	raw_header(&b, "GNUSparseFile.0/mapped", '0', map.n, NULL);
+	bytes_add(&b, map.p, map.n);
+	raw_end(&b);
+	fresh_root();
+	CHECK(apply_mt(root, DIFF_MT_LAYER, &b, &o, NULL) == -UCD_RESOURCE_EXHAUSTED &&
+	      err_has("the headers of one entry (pax records, sparse map) take more than 4 MiB"));
+	free(pax.p);
+	free(map.p);
+	free(b.p);
+	CHECK(outside_untouched());
 }
 
 static void test_clean(void)
@@ -764,9 +1428,16 @@ int main(void)
 	test_whiteouts_plain();
 	test_whiteouts_overlay(false);
 	test_whiteouts_overlay(true);
+	test_parent_xattrs();
 	test_hostile();
 	test_diff(true);
 	test_diff(false);
+	test_races();
+	test_deep_diff();
+	test_apply_chmod_race();
+	test_deep_apply();
+	test_formats();
+	test_limits();
 
 	error_free(last_err);
 	sh("rm -rf '%s'", base);

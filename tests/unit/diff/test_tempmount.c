@@ -3,10 +3,13 @@
  * options are far longer than the page mount(2) takes (the deep-image case
  * containerd's mount.All handles by shortening paths). Needs root. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "diff/tempmount.h"
@@ -82,6 +85,8 @@ static void deep_overlay(int layers, bool readonly)
 		error_free(e);
 		return;
 	}
+	struct statvfs vfs;
+	CHECK(statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_NOSUID) && (vfs.f_flag & ST_NODEV));
 	autofree char *bottom = xasprintf("%s/bottom", dir), *top = xasprintf("%s/top", dir);
 	CHECK(has(bottom, "from the bottom layer\n"));
 	CHECK(has(top, "from the top layer\n"));
@@ -90,6 +95,72 @@ static void deep_overlay(int layers, bool readonly)
 	CHECK(readonly ? (f == NULL && errno == EROFS) : f != NULL);
 	if (f != NULL)
 		fclose(f);
+	CHECK(tempmount_unmount(dir, 1, &e) == 0);
+}
+
+/* A bind mount of a tree holding a device node: the node is there, and
+ * cannot be opened; read-only when asked. */
+static void bind_mount(bool readonly)
+{
+	autofree char *src = xasprintf("%s/bind-src", base);
+	autofree char *node = xasprintf("%s/zero", src);
+	mkdir(src, 0755);
+	unlink(node);
+	CHECK(mknod(node, S_IFCHR | 0666, makedev(1, 5)) == 0);
+	char *opts[] = {"rbind", readonly ? "ro" : "rw"};
+	struct tempmount_spec spec = {"bind", src, opts, 2};
+	struct ucd_error *e = NULL;
+	char *dir = NULL;
+	autofree char *parent = xasprintf("%s/mounts", base);
+	printf("# bind, %s\n", readonly ? "ro" : "rw");
+	if (!CHECK(tempmount_mount(parent, &spec, 1, readonly, &dir, &e) == 0)) {
+		printf("# %s\n", e ? e->msg : "?");
+		error_free(e);
+		return;
+	}
+	struct statvfs vfs;
+	CHECK(statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_NOSUID) && (vfs.f_flag & ST_NODEV) &&
+	      !!(vfs.f_flag & ST_RDONLY) == readonly);
+	autofree char *there = xasprintf("%s/zero", dir);
+	struct stat st;
+	CHECK(lstat(there, &st) == 0 && S_ISCHR(st.st_mode));
+	int fd = open(there, O_RDONLY);
+	CHECK(fd < 0 && errno == EACCES);
+	if (fd >= 0)
+		close(fd);
+	CHECK(tempmount_unmount(dir, 1, &e) == 0);
+}
+
+/* A read-only view of an overlay with an upperdir (a running container's
+ * snapshot, as a Diff mounts its right side): the upper's files and
+ * whiteouts show, and the workdir the container's own overlay uses is
+ * left alone (an overlay mounted on it, even read-only, empties it). */
+static void readonly_view_of_live_overlay(void)
+{
+	autofree char *l = xasprintf("%s/live/lower", base), *u = xasprintf("%s/live/upper", base);
+	autofree char *w = xasprintf("%s/live/work", base);
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "mkdir -p %s %s %s/work/busy && echo keep > %s/keep && echo gone > %s/gone && "
+		 "echo new > %s/new && mknod %s/gone c 0 0", l, u, w, l, l, u, u);
+	if (!CHECK(system(cmd) == 0))
+		return;
+	autofree char *lo = xasprintf("lowerdir=%s", l), *uo = xasprintf("upperdir=%s", u), *wo = xasprintf("workdir=%s", w);
+	char *opts[] = {"index=off", lo, uo, wo};
+	struct tempmount_spec spec = {"overlay", "overlay", opts, 4};
+	struct ucd_error *e = NULL;
+	char *dir = NULL;
+	autofree char *parent = xasprintf("%s/mounts", base);
+	printf("# a read-only view of an overlay with an upperdir\n");
+	if (!CHECK(tempmount_mount(parent, &spec, 1, true, &dir, &e) == 0)) {
+		printf("# %s\n", e ? e->msg : "?");
+		error_free(e);
+		return;
+	}
+	autofree char *keep = xasprintf("%s/keep", dir), *gone = xasprintf("%s/gone", dir), *nw = xasprintf("%s/new", dir);
+	struct stat st;
+	CHECK(has(keep, "keep\n") && has(nw, "new\n") && lstat(gone, &st) < 0 && errno == ENOENT);
+	autofree char *busy = xasprintf("%s/work/busy", w);
+	CHECK(lstat(busy, &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK(tempmount_unmount(dir, 1, &e) == 0);
 }
 
@@ -104,6 +175,9 @@ int main(void)
 	deep_overlay(3, false);
 	deep_overlay(200, false);
 	deep_overlay(200, true);
+	bind_mount(false);
+	bind_mount(true);
+	readonly_view_of_live_overlay();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
 	if (system(cmd) != 0)
