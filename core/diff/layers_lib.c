@@ -9,6 +9,7 @@
 #include "build_info.h"
 #include "diff/diff.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/mem.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -34,6 +35,16 @@ static char *module_path(void)
 static void load(void)
 {
 	autofree char *path = module_path();
+	/* The daemon runs this code as root: checked as the plugins are
+	 * (util/fs.h fs_open_trusted); the fd stays open until dlopen has
+	 * mapped the same file (only root can change the names on its way). */
+	struct ucd_error *te = NULL;
+	autoclose int fd = fs_open_trusted(path, &te);
+	if (fd < 0) {
+		load_error = xasprintf("layer support `%s` is not loaded: %s", path, te->msg);
+		error_free(te);
+		return;
+	}
 	/* RTLD_LOCAL: its libarchive and friends stay out of the daemon's
 	 * symbol namespace; the handle is never closed (the code stays in use). */
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);

@@ -796,6 +796,33 @@ def _():
     eq(blob, b"\0" * 1024, "an empty tar")
 
 
+@h.test("ucd-layers.so that others may change is not loaded: Apply and Diff say why, the daemon serves on")
+def _():
+    import shutil
+    real = os.path.join(h.build_dir, "lib", "ucontainerd", "ucd-layers.so")
+    libdir = os.path.join(h.tmp, "layers-lib")
+    os.makedirs(libdir, exist_ok=True)
+    lib = os.path.join(libdir, "ucd-layers.so")
+    shutil.copy(real, lib)
+    os.chmod(lib, 0o666)
+    dd = h.daemon("layerslib")
+    env = h.daemon_env
+    h.daemon_env = lambda: dict(env(), UCD_LAYERS_LIB=lib)
+    try:
+        dd.start()
+    finally:
+        h.daemon_env = env
+    try:
+        with dd.client() as cc:
+            e = expect_code(CODES.FAILED_PRECONDITION, cc.call, DIFF + "Diff", left=[], right=[], media_type=MT,
+                            timeout=30)
+            check("layer support `%s` is not loaded" % lib in e.details() and "writable by others" in e.details(),
+                  e.details())
+            cc.call("version/Version")
+    finally:
+        dd.stop()
+
+
 for path in CLEANUP:
     rm_rf(path)
 h.finish()
