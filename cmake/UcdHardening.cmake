@@ -64,7 +64,7 @@ function(ucd_hardening)
 
   want(fortify)
   if(fortify IN_LIST on)
-    if(UCD_SANITIZE)
+    if(UCD_SANITIZE OR UCD_FUZZ)
       list(REMOVE_ITEM on fortify)
     elseif("${CMAKE_C_FLAGS} $ENV{CPPFLAGS}" MATCHES "_FORTIFY_SOURCE")
       message(STATUS "hardening: _FORTIFY_SOURCE comes from CFLAGS/CPPFLAGS")
