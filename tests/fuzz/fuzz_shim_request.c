@@ -10,7 +10,12 @@
  * the server sees it (the other frames are kept as they are), and only
  * decoded here with the method table's own descriptor, as server.c would.
  * Every other method runs: each answers from the shim's own state, which
- * has no task. */
+ * has no task.
+ *
+ * An input that begins with '{' is instead the runtime's log.json (what
+ * runc or crun write there, container-made messages included): each line
+ * goes through the shim's JSON field reader, as runc.c reads the error of
+ * a failed runtime command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -135,8 +140,29 @@ static void on_client(struct watch *w, uint32_t events)
 	loop_mod(w, EPOLLIN | (c->off < c->n ? EPOLLOUT : 0));
 }
 
+static void log_json(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1);
+	memcpy(text, data, size);
+	text[size] = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		static const char *const keys[] = {"level", "msg", "time", ""};
+		for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+			char *v = json_string_field(line, keys[i]);
+			FUZZ_CHECK(v == NULL || strlen(v) <= strlen(line), "a field longer than its line");
+			free(v);
+		}
+	}
+	free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	if (size > 0 && data[0] == '{') {
+		log_json(data, size);
+		return 0;
+	}
 	size_t n;
 	uint8_t *bytes = without_create(data, size, &n);
 	struct client c = {.data = bytes, .n = n};
