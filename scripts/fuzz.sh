@@ -70,21 +70,38 @@ dict=""
 [ -f "$top/tests/fuzz/dict/$target.dict" ] && dict="-dict=$top/tests/fuzz/dict/$target.dict"
 seed=""
 [ -n "${FUZZ_SEED:-}" ] && seed="-seed=$FUZZ_SEED"
+# Inputs beyond these sizes make each run slow without reaching more code
+# (a connection's worth of requests is enough; a layer of a few entries).
+maxlen=""
+case $target in
+grpc_conn | proto_requests | shim_request | ttrpc) maxlen="-max_len=65536" ;;
+layer_apply) maxlen="-max_len=262144" ;;
+esac
 fork=""
 [ -n "${FUZZ_JOBS:-}" ] && fork="-fork=$FUZZ_JOBS -ignore_crashes=0"
 
+# CPU seconds (user + system) of this shell's finished children so far, from
+# `times` run by this shell itself (in a $(...) subshell it would see none)
+cpu_children() {
+	sed -n 2p "$1" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+}
+
 echo "== fuzz_$target: ${seconds}s, corpus $corpus, new inputs in $work/corpus, findings in $findings"
+times >"$work/times0"
 set +e
 # detect_leaks: LeakSanitizer after every input that allocated more than it
 # freed; -timeout: an input taking 25 s is a finding (a hang).
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	nice -n 19 "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=4096 \
-	-print_final_stats=1 -artifact_prefix="$findings/" $dict $seed $fork ${FUZZ_ARGS:-} \
+	-print_final_stats=1 -artifact_prefix="$findings/" $dict $seed $maxlen $fork ${FUZZ_ARGS:-} \
 	"$work/corpus" "$corpus" $extra >"$findings/log.txt" 2>&1
 rc=$?
 set -e
-grep -E "^(stat::|Done )" "$findings/log.txt" || true
+times >"$work/times1"
+echo "stat::cpu_seconds: $(($(cpu_children "$work/times1") - $(cpu_children "$work/times0")))" | tee -a "$findings/log.txt"
+rm -f "$work/times0" "$work/times1"
+grep -E "^(stat::|Done )" "$findings/log.txt" | grep -v cpu_seconds || true
 if [ $rc -ne 0 ] || ls "$findings" | grep -qE "^(crash|leak|timeout|oom|slow-unit)-"; then
 	echo "fuzz_$target: FINDINGS (exit $rc):"
 	ls "$findings" | grep -vE "^log.txt$" | sed 's/^/  /'
