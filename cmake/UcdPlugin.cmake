@@ -16,7 +16,7 @@ function(ucd_add_plugin target)
     PREFIX "" OUTPUT_NAME "${P_URI}" SUFFIX ".so"
     LIBRARY_OUTPUT_DIRECTORY "${P_OUTPUT_DIR}"
     C_VISIBILITY_PRESET hidden)
-  if(NOT UCD_SANITIZE)
+  if(NOT UCD_SANITIZE AND NOT UCD_FUZZ)
     # Under ASan the runtime lives in the executable, so -z defs cannot hold.
     target_link_options(${target} PRIVATE -Wl,-z,defs)
   endif()

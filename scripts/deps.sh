@@ -13,9 +13,13 @@ RUN="runc"
 # Tests: Debian's ctr (client only), python3-grpcio for calls ctr has no command for,
 # the upstream toml-test corpus, the runtimes and registry the image and
 # container tests drive, a static busybox to build test images from, and
-# xfsprogs for the overlayfs snapshotter's test on xfs without d_type.
+# xfsprogs for the overlayfs snapshotter's test on xfs without d_type;
+# the fuzz targets: clang with its sanitizer and libFuzzer runtimes
+# (libclang-rt-14-dev has libclang_rt.fuzzer, .asan, .ubsan) and
+# llvm-symbolizer (llvm-14) for readable stack traces.
 TEST="containerd python3-grpcio python3-protobuf golang-github-burntsushi-toml-dev
-runc crun docker-registry procps python3-hpack busybox-static xfsprogs"
+runc crun docker-registry procps python3-hpack busybox-static xfsprogs
+clang libclang-rt-14-dev llvm-14"
 
 want="$BUILD $RUN"
 [ "${1:-}" = "--test" ] && want="$BUILD $RUN $TEST"

@@ -61,9 +61,11 @@ static void expiry_schedule(void)
 		uv_timer_stop(&expiry.timer);
 		return;
 	}
-	int64_t wait = at - md_now();
-	/* expired means strictly before now: fire just after the instant */
-	uint64_t ms = wait < 0 ? 0 : (uint64_t)(wait / 1000000) + 1;
+	/* expired means strictly before now: fire just after the instant.
+	 * Compared before subtracting: a date before 1677 is stored as
+	 * INT64_MIN (md_parse_rfc3339), and INT64_MIN - now overflows. */
+	int64_t now = md_now();
+	uint64_t ms = at < now ? 0 : (uint64_t)(at - now) / 1000000 + 1;
 	uv_timer_start(&expiry.timer, expiry_fire, ms, 0);
 }
 

@@ -1141,6 +1141,17 @@ static int parse_array(struct parser *P, struct toml_value **out, int depth)
 	return 0;
 }
 
+/* A copy of a key part: all len bytes, NUL bytes ("\u0000") included (a
+ * strndup would stop at the first and leave the entry's klen pointing past
+ * its allocation), then a NUL. */
+static char *key_copy(const char *s, size_t len)
+{
+	char *c = xmalloc(len + 1);
+	memcpy(c, s, len);
+	c[len] = 0;
+	return c;
+}
+
 /* Walks the dotted prefix of k (all parts but the last) from table t, creating
  * DOTTED tables, and checks that the last part is still free. Sets *dst to
  * the table that receives the last part. */
@@ -1157,7 +1168,7 @@ static int resolve_dotted(struct parser *P, struct toml_value *t, const struct k
 					       TOML_MAX_DEPTH);
 			struct toml_value *nt = new_value(TOML_TABLE, kp->line, kp->col, t->depth + 1);
 			nt->kind = TK_DOTTED;
-			table_add(t, xstrndup(kp->s, kp->len), kp->len, kp->line, kp->col, nt);
+			table_add(t, key_copy(kp->s, kp->len), kp->len, kp->line, kp->col, nt);
 			t = nt;
 			continue;
 		}

@@ -302,6 +302,19 @@ static void test_lookups(void)
 	check(klen == 3 && memcmp(k, "q\0k", 3) == 0 && toml_getn(p2, "q\0k", 3) != NULL &&
 		      toml_get(p2, "q") == NULL,
 	      "lookup: key with U+0000");
+	/* a U+0000 in a dotted key's table part (found by fuzz_toml: the
+	 * table's key was copied only up to the NUL, and lookups read past it) */
+	char *derr = NULL;
+	static const char dotted[] = "[x]\n\"a\\u0000b\".c = 1\n\"a\\u0000b\".d = 2\n";
+	struct toml_value *droot = toml_parse(dotted, sizeof dotted - 1, "t.toml", &derr);
+	const struct toml_value *dt_ab = toml_getn(toml_get(droot, "x"), "a\0b", 3);
+	check(droot != NULL && dt_ab != NULL && toml_integer(toml_get(dt_ab, "c")) == 1 &&
+		      toml_integer(toml_get(dt_ab, "d")) == 2 && toml_getn(toml_get(droot, "x"), "a", 1) == NULL,
+	      "lookup: dotted key whose table part holds U+0000");
+	if (droot == NULL)
+		diag(derr);
+	toml_free(droot);
+	free(derr);
 	check(strcmp(toml_string(toml_get(p2, "ml"), NULL), "line1\n  line2 joined") == 0,
 	      "lookup: multi-line string, CRLF normalised, line-ending backslash");
 	const struct toml_datetime *dt = toml_datetime(toml_get(p2, "t"));
