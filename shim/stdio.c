@@ -299,13 +299,15 @@ static int open_typed(const char *what, const char *path, mode_t type, int flags
 	if (p < 0)
 		return fail(e, CODE_UNKNOWN, "failed to open %s %s: %s", what, path, strerror(errno));
 	struct stat st;
-	if (fstat(p, &st) < 0 || (st.st_mode & S_IFMT) != type) {
+	if (fstat(p, &st) < 0) {
 		int saved = errno;
 		close(p);
-		if ((st.st_mode & S_IFMT) != type)
-			return fail(e, CODE_INVALID_ARGUMENT, "failed to open %s %s: it is %s, not %s", what, path,
-				    kind_of(st.st_mode), kind_of(type));
 		return fail(e, CODE_UNKNOWN, "failed to open %s %s: %s", what, path, strerror(saved));
+	}
+	if ((st.st_mode & S_IFMT) != type) {
+		close(p);
+		return fail(e, CODE_INVALID_ARGUMENT, "failed to open %s %s: it is %s, not %s", what, path,
+			    kind_of(st.st_mode), kind_of(type));
 	}
 	char proc[64];
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", p);
