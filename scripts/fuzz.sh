@@ -4,7 +4,8 @@
 #   sh scripts/fuzz.sh TARGET SECONDS [FINDINGS_DIR]
 #
 # TARGET is a name of tests/fuzz/fuzz_<name>.c (grpc_conn, proto_requests,
-# toml, config, filters, ttrpc, layer_apply, shim_request) or `all`.
+# task_requests, toml, config, filters, ttrpc, layer_apply, shim_request) or
+# `all`.
 # Builds build-fuzz (clang, -DUCD_FUZZ=ON) when needed, then runs the target
 # at nice 19 on its corpus, tests/fuzz/corpus/<name>/, which it only reads:
 # new inputs go to a scratch directory (kept, and named at the end, so that
@@ -29,7 +30,7 @@ fi
 target=$1
 seconds=$2
 build=${FUZZ_BUILD:-$top/build-fuzz}
-targets="toml config filters ttrpc grpc_conn proto_requests layer_apply shim_request"
+targets="toml config filters ttrpc grpc_conn proto_requests task_requests layer_apply shim_request"
 
 if [ "$target" = all ]; then
 	rc=0
@@ -74,7 +75,7 @@ seed=""
 # (a connection's worth of requests is enough; a layer of a few entries).
 maxlen=""
 case $target in
-grpc_conn | proto_requests | shim_request | ttrpc) maxlen="-max_len=65536" ;;
+grpc_conn | proto_requests | task_requests | shim_request | ttrpc) maxlen="-max_len=65536" ;;
 layer_apply) maxlen="-max_len=262144" ;;
 esac
 fork=""

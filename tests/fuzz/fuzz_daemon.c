@@ -17,6 +17,7 @@
 #include "metadata/db.h"
 #include "registry/registry.h"
 #include "rpc/rpc.h"
+#include "toml/toml.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -40,6 +41,25 @@ static const struct ucd_plugin_desc builtins[] = {
 	BUILTIN("io.containerd.grpc.v1", "events", grpc_requires),
 	BUILTIN("io.containerd.grpc.v1", "healthcheck", none),
 };
+/* With FUZZ_DAEMON_TASKS, as the daemon lists them. */
+static const char *const tasks_requires[] = {"io.containerd.runtime.v2", "io.containerd.metadata.v1", NULL};
+static const struct ucd_plugin_desc task_builtins[] = {
+	BUILTIN("io.containerd.grpc.v1", "diff", grpc_requires),
+	{UCD_PLUGIN_DESC_INIT, .type = "io.containerd.grpc.v1", .id = "tasks", .requires_types = tasks_requires,
+	 .init = svc_tasks_init},
+};
+
+/* The runtime plugin's table: a shim for io.containerd.runc.v2 that is not
+ * there, so that a Create of the seeded container fails where it would
+ * start one. */
+static const char runtime_config[] = "runc_shim = \"/nonexistent/ucontainerd-shim\"\n";
+
+static const struct toml_value *plugin_table(void *arg, const char *uri, const char **file)
+{
+	struct fuzz_daemon *d = arg;
+	(void)file;
+	return strcmp(uri, "io.containerd.runtime.v2.task") == 0 ? d->plugin_config : NULL;
+}
 
 static void die(const char *what, struct ucd_error *e)
 {
@@ -52,6 +72,8 @@ static void stop(void)
 	struct fuzz_daemon *d = &daemon_;
 	if (md_tx_depth(d->svc.db) > 0)
 		md_rollback(d->svc.db);
+	if (d->parts & FUZZ_DAEMON_TASKS)
+		svc_tasks_shutdown(&d->svc);
 	svc_leases_shutdown(&d->svc);
 	svc_events_ttrpc_stop(&d->svc);
 	svc_defer_close(&d->svc);
@@ -65,11 +87,12 @@ static void stop(void)
 	FUZZ_CHECK(uv_loop_close(&d->loop) == 0, "handles left open at exit");
 	config_fini(d->cfg);
 	free(d->cfg);
+	toml_free(d->plugin_config);
 	free(d->grpc_path);
 	free(d->ttrpc_path);
 }
 
-struct fuzz_daemon *fuzz_daemon_start(bool plugins)
+struct fuzz_daemon *fuzz_daemon_start(unsigned parts)
 {
 	struct fuzz_daemon *d = &daemon_;
 	if (started)
@@ -79,7 +102,10 @@ struct fuzz_daemon *fuzz_daemon_start(bool plugins)
 	signal(SIGPIPE, SIG_IGN);
 	const char *tmp = fuzz_tmpdir();
 	struct ucd_error *e = NULL;
-	d->plugins = plugins;
+	if (parts & FUZZ_DAEMON_TASKS)
+		parts |= FUZZ_DAEMON_STORAGE;
+	d->parts = parts;
+	bool plugins = parts & FUZZ_DAEMON_STORAGE;
 	d->cfg = xcalloc(1, sizeof *d->cfg);
 	autofree char *none_path = xasprintf("%s/no-config.toml", tmp);
 	if (config_load(d->cfg, none_path, false, &e) < 0)
@@ -106,20 +132,32 @@ struct fuzz_daemon *fuzz_daemon_start(bool plugins)
 		die("metadata", e);
 
 	/* The content store and the snapshotters, for Content and Snapshots;
-	 * never the runtime (it would look for shims) nor CRI. */
-	static const char *const disabled[] = {"io.containerd.runtime.v2.task", "io.containerd.grpc.v1.cri", NULL};
+	 * the runtime only for the Tasks service (its shim configured away);
+	 * never CRI. */
+	static const char *const disabled_runtime[] = {"io.containerd.runtime.v2.task", "io.containerd.grpc.v1.cri",
+						       NULL};
+	static const char *const disabled_cri[] = {"io.containerd.grpc.v1.cri", NULL};
+	char *toml_err = NULL;
+	if ((parts & FUZZ_DAEMON_TASKS) &&
+	    (d->plugin_config = toml_parse(runtime_config, strlen(runtime_config), "fuzz", &toml_err)) == NULL)
+		die(toml_err, NULL);
 	struct registry_opts ro = {
 		.plugin_dir = plugins ? FUZZ_PLUGIN_DIR : NULL,
 		.root = d->cfg->root,
 		.state = d->cfg->state,
 		.address = d->grpc_path,
 		.ttrpc_address = d->ttrpc_path,
-		.disabled = disabled,
+		.disabled = (parts & FUZZ_DAEMON_TASKS) ? disabled_cri : disabled_runtime,
+		.plugin_table = plugin_table,
+		.plugin_table_arg = d,
 	};
 	if ((d->svc.registry = registry_new(&ro, &e)) == NULL)
 		die("registry", e);
 	for (size_t i = 0; i < ARRAY_LEN(builtins); i++)
 		if (registry_add_builtin(d->svc.registry, &builtins[i], &e) < 0)
+			die("builtin", e);
+	for (size_t i = 0; (parts & FUZZ_DAEMON_TASKS) && i < ARRAY_LEN(task_builtins); i++)
+		if (registry_add_builtin(d->svc.registry, &task_builtins[i], &e) < 0)
 			die("builtin", e);
 	if (registry_load(d->svc.registry, &e) < 0)
 		die("plugins", e);
@@ -135,6 +173,10 @@ struct fuzz_daemon *fuzz_daemon_start(bool plugins)
 	if (plugins) {
 		svc_content_register(&d->svc);
 		svc_snapshots_register(&d->svc);
+	}
+	if (parts & FUZZ_DAEMON_TASKS) {
+		svc_diff_register(&d->svc);
+		svc_tasks_register(&d->svc);
 	}
 	if (svc_events_ttrpc_start(&d->svc, &e) < 0)
 		die("ttrpc server", e);

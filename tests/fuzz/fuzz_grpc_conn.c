@@ -13,13 +13,13 @@ static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_daemon_start(false);
+	fuzz_daemon_start(0);
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_daemon *d = fuzz_daemon_start(false);
+	struct fuzz_daemon *d = fuzz_daemon_start(0);
 	if (size > 0 && data[0] == 'P') {
 		fuzz_daemon_exchange(d, d->grpc_path, data, size);
 	} else {

@@ -189,7 +189,7 @@ static void client(struct fuzz_daemon *d, const uint8_t *data, size_t size)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_daemon_start(false);
+	fuzz_daemon_start(0);
 	shim_path = xasprintf("%s/shim.sock", fuzz_tmpdir());
 	shim_listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -203,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	struct fuzz_daemon *d = fuzz_daemon_start(false);
+	struct fuzz_daemon *d = fuzz_daemon_start(0);
 	switch (data[0] % 3) {
 	case 0:
 		codec(data + 1, size - 1);

@@ -31,9 +31,12 @@ for t in $tests; do
 		grep -E "^(not ok|[0-9]+ passed)" || true
 done
 echo "== $(ls "$work/raw" | wc -l) streams captured"
-FUZZ_LIST_METHODS=1 "$build/fuzz/fuzz_replay_proto_requests" /dev/null | grep '^[0-9]' >"$work/methods.txt"
-/usr/bin/python3 "$top/tests/fuzz/capture/extract.py" "$work/raw" "$work/seeds" "$work/methods.txt"
-for target in grpc_conn proto_requests ttrpc shim_request config toml; do
+for target in proto_requests task_requests; do
+	FUZZ_LIST_METHODS=1 "$build/fuzz/fuzz_replay_$target" /dev/null | grep '^[0-9]' >"$work/methods-$target.txt"
+done
+/usr/bin/python3 "$top/tests/fuzz/capture/extract.py" "$work/raw" "$work/seeds" \
+	proto_requests="$work/methods-proto_requests.txt" task_requests="$work/methods-task_requests.txt"
+for target in grpc_conn proto_requests task_requests ttrpc shim_request config toml; do
 	[ -d "$work/seeds/$target" ] || continue
 	mkdir -p "$top/tests/fuzz/corpus/$target"
 	before=$(ls "$top/tests/fuzz/corpus/$target" | wc -l)

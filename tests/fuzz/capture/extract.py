@@ -3,13 +3,15 @@
 
   grpc-*.in   -> grpc_conn/      the client's bytes as they are
               -> proto_requests/ each request message: [method index,
-                                 header flags, message] (fuzz_proto_requests.c)
+                 task_requests/  header flags, message] (fuzz_requests.h),
+                                 to the target whose method list has it
   ttrpc-*.in  -> ttrpc/          [1] + bytes (the daemon's ttrpc server)
   shim-*.in   -> ttrpc/          [2] + bytes (a shim's answers to the daemon)
   shim-*.out  -> shim_request/   the daemon's requests to a shim
   config-*.in -> config/, toml/  the config files the daemon read
   both        -> ttrpc/          [0, piece] + bytes (the codec)
-Usage: extract.py RAW_DIR SEED_DIR METHODS_TXT"""
+Usage: extract.py RAW_DIR SEED_DIR TARGET=METHODS_TXT...
+(METHODS_TXT: what FUZZ_LIST_METHODS=1 prints for the target)"""
 import hashlib
 import os
 import struct
@@ -79,12 +81,14 @@ def h2_requests(data):
 
 
 def main():
-    raw, seeds, methods_txt = sys.argv[1:4]
-    index = {}
-    with open(methods_txt) as f:
-        for line in f:
-            i, path, _ = line.split()
-            index[path] = int(i)
+    raw, seeds = sys.argv[1:3]
+    index = {}   # path -> (target, index)
+    for arg in sys.argv[3:]:
+        target, _, methods_txt = arg.partition("=")
+        with open(methods_txt) as f:
+            for line in f:
+                i, path, _ = line.split()
+                index[path] = (target, int(i))
     ns_flag = {"default": 1, "fuzz": 2, "k8s.io": 3}
     for name in sorted(os.listdir(raw)):
         with open(os.path.join(raw, name), "rb") as f:
@@ -99,7 +103,8 @@ def main():
                 flags = ns_flag.get(hdrs.get("containerd-namespace"), 1 if "containerd-namespace" in hdrs else 0)
                 if "containerd-lease" in hdrs:
                     flags |= 4
-                put(seeds, "proto_requests", bytes([index[path], flags]) + msg)
+                target, i = index[path]
+                put(seeds, target, bytes([i, flags]) + msg)
         elif kind == "ttrpc" and direction == "in":
             put(seeds, "ttrpc", b"\x01" + data)
             put(seeds, "ttrpc", b"\x00\xff" + data)
