@@ -20,8 +20,9 @@
  *   device...), looked at through an O_PATH fd before the shim opens it,
  *   so nothing else is opened even for a moment (a device's open has
  *   effects). It is opened O_RDWR: that never blocks and never raises EPIPE
- *   when the client's reader goes away. `file://PATH` is an absolute path
- *   to a regular file (made if missing), appended to.
+ *   when the client's reader goes away. `file:///PATH` (percent-encoded,
+ *   as a URI is) names a regular file by its absolute path (made if
+ *   missing), appended to.
  * - stdin goes through a pipe the shim feeds from the FIFO, so that CloseIO
  *   can end it while the container runs. The FIFO is read O_NONBLOCK: a
  *   FIFO without a writer reads as EOF, but epoll reports EPOLLHUP only
@@ -372,6 +373,65 @@ static int open_log_file(const char *what, const char *path, struct shim_err *e)
 	return fail(e, CODE_UNKNOWN, "failed to open %s %s: it keeps disappearing", label, path);
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The file a file:// URI names, as containerd's shim reads it (Go's
+ * url.Parse, then its Path): what follows the authority, up to a query or
+ * a fragment, percent-decoded (ctr and Go clients encode a space as %20, a
+ * '%' as %25). The authority may be empty or "localhost"; a URI with no
+ * path after it keeps the old message (it was read as a relative path).
+ * Control characters, bad escapes and an encoded NUL are refused, as Go
+ * refuses the first two. NULL with *e set, else a string to free. */
+static char *file_uri_path(const char *what, const char *uri, struct shim_err *e)
+{
+	const char *rest = uri + 7;
+	for (const char *c = rest; *c != '\0'; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			fail(e, CODE_INVALID_ARGUMENT, "unable to parse %s uri: invalid control character in URL", what);
+			return NULL;
+		}
+	}
+	const char *p = strchr(rest, '/');
+	if (p == NULL) {
+		fail(e, CODE_INVALID_ARGUMENT, "%s log file %s: not an absolute path", what, rest);
+		return NULL;
+	}
+	size_t host = (size_t)(p - rest);
+	if (host != 0 && !(host == 9 && strncmp(rest, "localhost", 9) == 0)) {
+		fail(e, CODE_INVALID_ARGUMENT, "%s log file %s: host `%.*s` is not this machine", what, uri, (int)host,
+		     rest);
+		return NULL;
+	}
+	size_t n = strcspn(p, "?#");
+	char *out = xmalloc(n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '%') {
+			*o++ = p[i];
+			continue;
+		}
+		int hi = i + 2 < n ? hex_digit(p[i + 1]) : -1, lo = hi >= 0 ? hex_digit(p[i + 2]) : -1;
+		if (lo < 0 || (hi == 0 && lo == 0)) {
+			fail(e, CODE_INVALID_ARGUMENT, "unable to parse %s uri %s: invalid URL escape \"%.*s\"", what, uri,
+			     (int)(n - i < 3 ? n - i : 3), p + i);
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+}
+
 /* The shim's fd for a stdout/stderr target: a FIFO, a file:// log, or
  * /dev/null for none. */
 static int open_target(const char *what, const char *path, struct shim_err *e)
@@ -380,8 +440,14 @@ static int open_target(const char *what, const char *path, struct shim_err *e)
 		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		return fd >= 0 ? fd : fail(e, CODE_INTERNAL, "open /dev/null: %s", strerror(errno));
 	}
-	if (strncmp(path, "file://", 7) == 0)
-		return open_log_file(what, path + 7, e);
+	if (strncmp(path, "file://", 7) == 0) {
+		char *file = file_uri_path(what, path, e);
+		if (file == NULL)
+			return -1;
+		int fd = open_log_file(what, file, e);
+		free(file);
+		return fd;
+	}
 	if (strstr(path, "://") != NULL)
 		return fail(e, CODE_UNIMPLEMENTED, "%s %s: only FIFO paths and file:// are supported", what, path);
 	return open_fifo(what, path, O_RDWR, e);

@@ -930,6 +930,27 @@ def _(env, rt):
        (stat.S_IMODE(fifo_before.st_mode), fifo_before.st_uid, fifo_before.st_gid), "mode and owner of the FIFO")
 
 
+@test("stdio: a file:// log URI is percent-decoded as containerd's shim reads it (ctr encodes a space as %20), "
+      "with an empty or localhost authority, its query and fragment left out", runtimes=("runc",))
+def _(env, rt):
+    from urllib.parse import quote
+    cid = "loguri"
+    b = env.bundle(cid, ["sh", "-c", "echo out; echo err >&2"])
+    logs = os.path.join(env.tmp, "log uri", "100%")
+    out, err = os.path.join(logs, "a b#1.log"), os.path.join(logs, "c?d.log")
+    c, _, _ = env.start_shim(cid, b)
+    c.ok("Create", env.create_req(cid, b, rt, stdout="file://" + quote(out) + "?mode=ignored#frag",
+                                  stderr="file://localhost" + quote(err)))
+    c.ok("Start", task("StartRequest", id=cid))
+    c.ok("Wait", task("WaitRequest", id=cid))
+    c.ok("Delete", task("DeleteRequest", id=cid))
+    c.ok("Shutdown", task("ShutdownRequest", id=cid))
+    eq(sorted(os.listdir(logs)), ["a b#1.log", "c?d.log"], "the files the URIs name, and no other")
+    for path, want in ((out, "out\n"), (err, "err\n")):
+        with open(path) as f:
+            eq(f.read(), want, path)
+
+
 @test("stdio: a stdout/stderr/stdin that is not a FIFO (symlink, file, directory, device, relative) or a file:// "
       "that is not a regular file: refused with a clear error, the shim serves on", runtimes=("runc",))
 def _(env, rt):
@@ -957,6 +978,12 @@ def _(env, rt):
         ({"stdout": "file://" + os.path.join(io, "dir")},
          "stdout log file %s/dir: it is a directory, not a regular file" % io),
         ({"stdout": "file://relative.log"}, "stdout log file relative.log: not an absolute path"),
+        ({"stdout": "file://" + io + "/bad%zz.log"},
+         'unable to parse stdout uri file://%s/bad%%zz.log: invalid URL escape "%%zz"' % io),
+        ({"stdout": "file://" + io + "/cut%2"}, 'invalid URL escape "%2"'),
+        ({"stdout": "file://" + io + "/nul%00.log"}, 'invalid URL escape "%00"'),
+        ({"stderr": "file://" + io + "/tab\t.log"}, "unable to parse stderr uri: invalid control character in URL"),
+        ({"stdout": "file://elsewhere" + io + "/x.log"}, "host `elsewhere` is not this machine"),
         ({"stdout": os.path.join(io, "fifo"), "terminal": True, "stdin": os.path.join(io, "link")},
          "stdin fifo %s/link: it is a symlink, not a FIFO" % io),
     ]
