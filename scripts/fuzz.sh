@@ -51,12 +51,14 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 	CC=clang cmake -S "$top" -B "$build" -DUCD_FUZZ=ON -DUCD_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 nice -n 19 cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" >/dev/null
+build=$(cd "$build" && pwd)
 
 findings=${3:-$PWD/fuzz-findings/$target-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$findings"
 findings=$(cd "$findings" && pwd)
 work=${FUZZ_WORK:-$(mktemp -d /tmp/ucd-fuzz-run-XXXXXX)}
-mkdir -p "$work/corpus" "$work/tmp"
+mkdir -p "$work/corpus" "$work/tmp" "$work/cwd"
+work=$(cd "$work" && pwd)
 # the target's own temporary files (its sockets, database, scratch roots)
 # go under the work dir, and leave with it even after a crash
 export TMPDIR="$work/tmp"
@@ -92,6 +94,10 @@ times >"$work/times0"
 set +e
 # detect_leaks: LeakSanitizer after every input that allocated more than it
 # freed; -timeout: an input taking 25 s is a finding (a hang).
+# The working directory is an empty one of the run's own: layer_apply
+# checks that a layer leaves the current directory as it was, and a busy
+# one (where logs of other runs grow) would be a false finding.
+cd "$work/cwd"
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	nice -n 19 "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=4096 \
@@ -99,6 +105,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	"$work/corpus" "$corpus" $extra >"$findings/log.txt" 2>&1
 rc=$?
 set -e
+cd /
 times >"$work/times1"
 echo "stat::cpu_seconds: $(($(cpu_children "$work/times1") - $(cpu_children "$work/times0")))" | tee -a "$findings/log.txt"
 rm -f "$work/times0" "$work/times1"
@@ -111,7 +118,7 @@ if [ $rc -ne 0 ] || ls "$findings" | grep -qE "^(crash|leak|timeout|oom|slow-uni
 else
 	echo "fuzz_$target: no findings ($(ls "$work/corpus" | wc -l) new inputs kept in $work/corpus;"
 	echo "  to keep them: $build/fuzz/fuzz_$target -merge=1 $corpus $work/corpus)"
-	rm -rf "$work/tmp"
+	rm -rf "$work/tmp" "$work/cwd"
 	[ -n "${FUZZ_WORK:-}" ] || [ "$(ls "$work/corpus" | wc -l)" -gt 0 ] || rm -rf "$work"
 	rmdir "$findings" 2>/dev/null || true
 fi
