@@ -20,6 +20,9 @@
 #   FUZZ_WORK=dir      where the scratch corpus goes (default: mktemp; with
 #                      `all`, one subdirectory per target)
 #   FUZZ_ARGS="..."    more libFuzzer flags
+#   FUZZ_CPU_SECONDS=n run again (on the same new inputs) until the runs'
+#                      CPU seconds add up to n: the issue's CPU-hour is
+#                      FUZZ_CPU_SECONDS=3600 (SECONDS is then the first run's)
 # Exit status: 0 when the run found nothing, non-zero otherwise.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,26 +92,42 @@ cpu_children() {
 	sed -n 2p "$1" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
 }
 
-echo "== fuzz_$target: ${seconds}s, corpus $corpus, new inputs in $work/corpus, findings in $findings"
-times >"$work/times0"
-set +e
-# detect_leaks: LeakSanitizer after every input that allocated more than it
-# freed; -timeout: an input taking 25 s is a finding (a hang).
-# The working directory is an empty one of the run's own: layer_apply
-# checks that a layer leaves the current directory as it was, and a busy
-# one (where logs of other runs grow) would be a false finding.
-cd "$work/cwd"
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1} \
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-	nice -n 19 "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=4096 \
-	-print_final_stats=1 -artifact_prefix="$findings/" $dict $seed $maxlen $fork ${FUZZ_ARGS:-} \
-	"$work/corpus" "$corpus" $extra >"$findings/log.txt" 2>&1
-rc=$?
-set -e
-cd /
-times >"$work/times1"
-echo "stat::cpu_seconds: $(($(cpu_children "$work/times1") - $(cpu_children "$work/times0")))" | tee -a "$findings/log.txt"
-rm -f "$work/times0" "$work/times1"
+# The runs: one of SECONDS, or with FUZZ_CPU_SECONDS, as many as it takes
+# (each as long as the CPU seconds still missing, divided among the jobs)
+# for their CPU seconds to add up to that much: a run shares the machine.
+goal=${FUZZ_CPU_SECONDS:-0}
+jobs=${FUZZ_JOBS:-1}
+total=0
+round=0
+: >"$findings/log.txt"
+while :; do
+	round=$((round + 1))
+	echo "== fuzz_$target: ${seconds}s, corpus $corpus, new inputs in $work/corpus, findings in $findings"
+	times >"$work/times0"
+	set +e
+	# detect_leaks: LeakSanitizer after every input that allocated more
+	# than it freed; -timeout: an input taking 25 s is a finding (a hang).
+	# The working directory is an empty one of the run's own: layer_apply
+	# checks that a layer leaves the current directory as it was, and a
+	# busy one (where logs of other runs grow) would be a false finding.
+	cd "$work/cwd"
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		nice -n 19 "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=4096 \
+		-print_final_stats=1 -artifact_prefix="$findings/" $dict $seed $maxlen $fork ${FUZZ_ARGS:-} \
+		"$work/corpus" "$corpus" $extra >>"$findings/log.txt" 2>&1
+	rc=$?
+	set -e
+	cd /
+	times >"$work/times1"
+	cpu=$(($(cpu_children "$work/times1") - $(cpu_children "$work/times0")))
+	total=$((total + cpu))
+	echo "stat::cpu_seconds: $cpu" | tee -a "$findings/log.txt"
+	rm -f "$work/times0" "$work/times1"
+	[ $rc -eq 0 ] && [ "$total" -lt "$goal" ] || break
+	seconds=$(((goal - total + jobs - 1) / jobs + 5))
+done
+[ "$round" -gt 1 ] && echo "stat::cpu_seconds_total: $total in $round runs" | tee -a "$findings/log.txt"
 grep -E "^(stat::|Done )" "$findings/log.txt" | grep -v cpu_seconds || true
 if [ $rc -ne 0 ] || ls "$findings" | grep -qE "^(crash|leak|timeout|oom|slow-unit)-"; then
 	echo "fuzz_$target: FINDINGS (exit $rc):"
