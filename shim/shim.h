@@ -67,6 +67,8 @@ char *read_file(const char *path, size_t max, size_t *len);
  * followed) and rename. */
 int write_file(const char *path, const void *data, size_t len, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
+/* The value of a hexadecimal digit, or -1. */
+int hexval(char c);
 void set_cloexec(int fd);
 void set_nonblock(int fd);
 /* write(2) of everything, retrying on EINTR (blocking fds only). */

@@ -373,17 +373,6 @@ static int open_log_file(const char *what, const char *path, struct shim_err *e)
 	return fail(e, CODE_UNKNOWN, "failed to open %s %s: it keeps disappearing", label, path);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The file a file:// URI names, as containerd's shim reads it (Go's
  * url.Parse, then its Path): what follows the authority, up to a query or
  * a fragment, percent-decoded (ctr and Go clients encode a space as %20, a
@@ -418,7 +407,7 @@ static char *file_uri_path(const char *what, const char *uri, struct shim_err *e
 			*o++ = p[i];
 			continue;
 		}
-		int hi = i + 2 < n ? hex_digit(p[i + 1]) : -1, lo = hi >= 0 ? hex_digit(p[i + 2]) : -1;
+		int hi = i + 2 < n ? hexval(p[i + 1]) : -1, lo = hi >= 0 ? hexval(p[i + 2]) : -1;
 		if (lo < 0 || (hi == 0 && lo == 0)) {
 			fail(e, CODE_INVALID_ARGUMENT, "unable to parse %s uri %s: invalid URL escape \"%.*s\"", what, uri,
 			     (int)(n - i < 3 ? n - i : 3), p + i);

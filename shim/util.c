@@ -204,7 +204,7 @@ bool shim_identifier(const char *what, const char *s, struct shim_err *e)
 	return false;
 }
 
-static int hexval(char c)
+int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
