@@ -18,7 +18,7 @@
 
 static bool call_is_done(const struct rpc_call *call)
 {
-	return call->finished || call->cancelled || call->conn == NULL;
+	return call->finished || call->cancelled || !call_attached(call);
 }
 
 static void flush_soon(struct rpc_call *call)
@@ -33,6 +33,7 @@ struct rpc_call *call_new(struct rpc_conn *c, int32_t stream_id)
 {
 	struct rpc_call *call = xcalloc(1, sizeof *call);
 	call->refs = 1;            /* the stream's reference */
+	call->srv = c->srv;
 	call->conn = call->owner = c;
 	call->stream_id = stream_id;
 	list_add_tail(&c->calls, &call->node);
@@ -201,6 +202,8 @@ static void resume(struct rpc_call *call)
 static void out_count(struct rpc_call *call, size_t added, size_t taken)
 {
 	struct rpc_conn *c = call->conn;
+	if (c == NULL)
+		return;   /* in-process: not counted (local.c) */
 	c->out_buffered = c->out_buffered + added - taken;
 	c->srv->out_buffered = c->srv->out_buffered + added - taken;
 	if (taken > 0)
@@ -212,13 +215,24 @@ void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
 	if (call_is_done(call))
 		return;
 	size_t size = protobuf_c_message_get_packed_size(msg);
-	struct rpc_server *s = call->conn->srv;
+	struct rpc_server *s = call->srv;
 	if (size > s->max_send || size > UINT32_MAX) {
 		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
 				"grpc: trying to send message larger than max (%zu vs. %zu)", size, s->max_send);
 		return;
 	}
 	size_t n = GRPC_FRAME_HEADER + size;
+	if (call->local) {
+		/* In-process: the caller takes what was sent on the next turn,
+		 * so nothing is counted against the send budget. */
+		uint8_t *p = buf_reserve(&call->out, n);
+		frame_header(p, (uint32_t)size);
+		protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
+		call->out.len += n;
+		call->out_reserved = 0;
+		local_ready(call);
+		return;
+	}
 	size_t reserved = n < call->out_reserved ? n : call->out_reserved;   /* counted already */
 	if (!server_out_fits(s, call->conn, n - reserved)) {
 		struct rpc_conn *c = call->conn;
@@ -257,7 +271,9 @@ static void finish_v(struct rpc_call *call, int code, const char *fmt, va_list a
 			oom();
 	}
 	stop_deadline(call);
-	if (!call->response_started) {
+	if (call->local) {
+		local_ready(call);
+	} else if (!call->response_started) {
 		/* Trailers-Only: status in the one HEADERS frame that ends the stream. */
 		char status[16];
 		snprintf(status, sizeof status, "%d", code);
@@ -289,9 +305,7 @@ void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...)
 
 /* The server ends a call the handler was given (the deadline): the handler hears of it through on_cancel, so it can drop what
  * it kept for the call. */
-static void end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
+void call_end_by_server(struct rpc_call *call, int code, const char *fmt, ...)
 {
 	if (call_is_done(call))
 		return;
@@ -435,13 +449,13 @@ static void deadline_fired(uv_timer_t *t)
 	struct rpc_call *call = t->data;
 	if (call_is_done(call))
 		return;
-	end_by_server(call, UCD_DEADLINE_EXCEEDED, "context deadline exceeded");
+	call_end_by_server(call, UCD_DEADLINE_EXCEEDED, "context deadline exceeded");
 }
 
 static void start_deadline(struct rpc_call *call, uint64_t ms)
 {
 	call->deadline = xmalloc(sizeof *call->deadline);
-	uv_timer_init(call->conn->srv->loop, call->deadline);
+	uv_timer_init(call->srv->loop, call->deadline);
 	call->deadline->data = call;
 	rpc_call_ref(call);   /* dropped in deadline_closed */
 	uv_timer_start(call->deadline, deadline_fired, ms, 0);
@@ -468,7 +482,7 @@ static void refuse_unknown(struct rpc_call *call)
 		return;
 	}
 	autofree char *service = xstrndup(path + 1, (size_t)(slash - path - 1));
-	if (rpc_server_has_service(call->conn->srv, service))
+	if (rpc_server_has_service(call->srv, service))
 		rpc_call_finish(call, UCD_UNIMPLEMENTED, "unknown method %s for service %s", slash + 1, service);
 	else
 		rpc_call_finish(call, UCD_UNIMPLEMENTED, "unknown service %s", service);
@@ -479,8 +493,8 @@ void call_on_headers_done(struct rpc_call *call)
 	const char *method = rpc_call_header(call, ":method");
 	const char *ctype = rpc_call_header(call, "content-type");
 	call->path = rpc_call_header(call, ":path");
-	if (call->conn->srv->on_call != NULL)
-		call->conn->srv->on_call(call->conn->srv->on_call_arg);
+	if (call->srv->on_call != NULL)
+		call->srv->on_call(call->srv->on_call_arg);
 	if (log_enabled(LOG_TRACE))
 		call->started = uv_hrtime();
 	if (method == NULL || strcmp(method, "POST") != 0) {
@@ -492,11 +506,16 @@ void call_on_headers_done(struct rpc_call *call)
 		refuse_http(call, "415", UCD_INTERNAL, "grpc: invalid content-type");
 		return;
 	}
+	call_route(call, UINT64_MAX);
+}
+
+void call_route(struct rpc_call *call, uint64_t timeout_ms)
+{
 	if (call->path == NULL) {
 		rpc_call_finish(call, UCD_UNIMPLEMENTED, "malformed method name: \"\"");
 		return;
 	}
-	call->method = server_find_method(call->conn->srv, call->path);
+	call->method = server_find_method(call->srv, call->path);
 	if (call->method == NULL) {
 		refuse_unknown(call);
 		return;
@@ -520,7 +539,9 @@ void call_on_headers_done(struct rpc_call *call)
 		}
 	}
 	const char *timeout = rpc_call_header(call, "grpc-timeout");
-	if (timeout != NULL) {
+	if (timeout_ms != UINT64_MAX) {
+		start_deadline(call, timeout_ms);
+	} else if (timeout != NULL) {
 		uint64_t ms;
 		if (!parse_timeout(timeout, &ms)) {
 			rpc_call_finish(call, UCD_INTERNAL, "malformed grpc-timeout: \"%s\"", timeout);
@@ -590,7 +611,7 @@ static void dispatch_input(struct rpc_call *call)
 		return;   /* the loop below is on the stack: it sees `held` change */
 	call->in_dispatch = true;
 	const struct rpc_method *m = call->method;
-	size_t max = call->conn->srv->max_recv;
+	size_t max = call->srv->max_recv;
 	while (!call_is_done(call) && !call->held) {
 		const uint8_t *msg;
 		size_t n = 0;
@@ -613,7 +634,7 @@ static void dispatch_input(struct rpc_call *call)
 			refuse_input(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
 			goto drop_input;
 		}
-		struct decode_budget db = {.limit = decode_limit(call->conn->srv)};
+		struct decode_budget db = {.limit = decode_limit(call->srv)};
 		ProtobufCAllocator alloc = {.alloc = decode_alloc, .free = decode_free, .allocator_data = &db};
 		ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &alloc, n, msg);
 		frame_consume(&call->in, n);
@@ -631,7 +652,7 @@ static void dispatch_input(struct rpc_call *call)
 		rpc_call_ref(call);
 		m->on_message(call, req);
 		protobuf_c_message_free_unpacked(req, NULL);
-		bool gone = call->refs == 1 && call->conn == NULL;
+		bool gone = call->refs == 1 && !call_attached(call);
 		if (gone) {
 			call->in_dispatch = false;
 			rpc_call_unref(call);
@@ -703,6 +724,38 @@ void call_on_data(struct rpc_call *call, const uint8_t *data, size_t len)
 	dispatch_input(call);
 }
 
+/* In-process input is framed as the wire's, so that the one dispatch path
+ * (size limit, unary checks, decode budget, held input) serves both. A
+ * message over max_recv is refused from its header alone, unbuffered. */
+void call_local_input(struct rpc_call *call, const uint8_t *data, size_t len)
+{
+	if (!call->dispatched || call_is_done(call) || call->ignore_input)
+		return;
+	uint8_t *p = buf_reserve(&call->in, GRPC_FRAME_HEADER + len);
+	frame_header(p, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	size_t body = len <= call->srv->max_recv ? len : 0;
+	if (body > 0)
+		memcpy(p + GRPC_FRAME_HEADER, data, body);
+	call->in.len += GRPC_FRAME_HEADER + body;
+	dispatch_input(call);
+}
+
+void call_local_detach(struct rpc_call *call)
+{
+	call->local_open = false;
+	buf_free(&call->out);
+	call->out_reserved = 0;
+	stop_deadline(call);
+	buf_free(&call->in);
+	if (call->waiting_on != NULL)
+		server_wake_soon(call->waiting_on);   /* it hears that the call is over */
+	if (!call->finished && !call->cancelled) {
+		call->cancelled = true;
+		if (call->dispatched && call->method->on_cancel != NULL)
+			call->method->on_cancel(call);
+	}
+}
+
 uint8_t *rpc_call_take_bytes(struct rpc_call *call, const ProtobufCBinaryData *field, size_t *len)
 {
 	(void)call;   /* the message belongs to the call's delivery in progress */
@@ -731,7 +784,7 @@ void rpc_call_hold_input(struct rpc_call *call, bool hold)
 		return;
 	}
 	call->held = false;
-	if (call->conn == NULL || call_is_done(call) || call->ignore_input || call->in_dispatch)
+	if (!call_attached(call) || call_is_done(call) || call->ignore_input || call->in_dispatch)
 		return;   /* in_dispatch: the loop on the stack goes on by itself */
 	rpc_call_ref(call);
 	dispatch_input(call);
@@ -808,6 +861,8 @@ bool call_can_reserve(const struct rpc_call *call, size_t ahead, size_t more)
 {
 	if (call_is_done(call) || buf_avail(&call->out) > ahead)
 		return false;
+	if (call->local)
+		return true;   /* not counted against the send budget */
 	/* what it has reserved now is given back if this one is made */
 	size_t keep = more < call->out_reserved ? more : call->out_reserved;
 	return server_out_fits(call->conn->srv, call->conn, more - keep);
@@ -828,7 +883,7 @@ bool rpc_call_when_can_send(struct rpc_call *call, size_t ahead, size_t more,
 {
 	if (call_is_done(call))
 		return false;
-	struct rpc_server *s = call->conn->srv;
+	struct rpc_server *s = call->srv;
 	if (call->waiting_on == NULL) {
 		rpc_call_ref(call);
 		list_add_tail(&s->send_waiters, &call->waiter_node);

@@ -50,6 +50,10 @@ struct rpc_server {
 	struct list send_waiters;
 	uv_idle_t wake;
 	bool wake_open;
+	/* In-process calls (local.c): every one whose caller has not had its
+	 * status yet, and those with something to deliver on the next turn
+	 * (through `wake` too). */
+	struct list local_calls, local_ready;
 	size_t max_conns;
 	uint64_t idle_ms;              /* 0: connections are never closed for idleness */
 	struct rpc_refusals refused_conns, refused_streams, refused_input, refused_output;
@@ -101,7 +105,8 @@ struct rpc_header {
 
 struct rpc_call {
 	int refs;
-	struct rpc_conn *conn;         /* NULL once the stream is gone */
+	struct rpc_server *srv;
+	struct rpc_conn *conn;         /* NULL once the stream is gone; always NULL for a local call */
 	/* The connection its charges are on: conn, then (an orphan) until
 	 * that connection closes; NULL after. */
 	struct rpc_conn *owner;
@@ -148,7 +153,22 @@ struct rpc_call {
 	size_t can_send_ahead, can_send_more;
 	struct rpc_server *waiting_on;
 	struct list waiter_node;
+	/* An in-process call (local.c): its caller's callbacks, and whether the
+	 * caller still holds it (until its status is delivered or it cancels).
+	 * `node` is then in srv->local_calls, `ready_node` in srv->local_ready
+	 * while `ready` is set. */
+	bool local, local_open, ready;
+	bool local_sent_all;           /* rpc_local_close_send was called */
+	const struct rpc_local_ops *local_ops;
+	void *local_arg;
+	struct list ready_node;
 };
+
+/* True while a client (a stream, or an in-process caller) is there. */
+static inline bool call_attached(const struct rpc_call *call)
+{
+	return call->conn != NULL || call->local_open;
+}
 
 /* conn.c */
 /* Gives `n` bytes of a stream's receive window back to the peer (sent at
@@ -176,10 +196,33 @@ void call_on_stream_close(struct rpc_call *call);
 /* The connection closes: the orphans stop counting on it. */
 void call_forget_owner(struct rpc_call *call);
 ssize_t call_read_data(struct rpc_call *call, uint8_t *buf, size_t length, uint32_t *flags);
+/* What every call goes through once its path and metadata are known, from
+ * the socket or in-process: the method looked up, the namespace checked, the
+ * deadline started. The call is finished with containerd's (grpc-go's)
+ * status when any of it fails; otherwise it is dispatched. `timeout_ms`
+ * (UINT64_MAX: none) overrides grpc-timeout. */
+void call_route(struct rpc_call *call, uint64_t timeout_ms);
+/* Appends one request message (framed as on the wire) to the call's input
+ * and delivers what can be delivered. */
+void call_local_input(struct rpc_call *call, const uint8_t *data, size_t len);
+/* The server ends the call (finish, then on_cancel to the handler). */
+void call_end_by_server(struct rpc_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The caller is gone: as a stream closing, for an in-process call. */
+void call_local_detach(struct rpc_call *call);
+
+/* local.c */
+/* The call has output or its status to deliver to its in-process caller. */
+void local_ready(struct rpc_call *call);
+/* Delivers what in-process calls have waiting (from the server's wake). */
+void local_deliver(struct rpc_server *s);
+/* The server closes: every in-process call ends with UNAVAILABLE. */
+void local_end_all(struct rpc_server *s);
 
 /* server.c */
 /* Output drained (or a call ended): waiters get a look on the next turn. */
 void server_wake_soon(struct rpc_server *s);
+/* Makes the wake handle (at start, or at the first in-process call). */
+void server_wake_init(struct rpc_server *s);
 /* call.c: whether rpc_call_reserve_send(call, ahead, more) would succeed. */
 bool call_can_reserve(const struct rpc_call *call, size_t ahead, size_t more);
 /* Whether `n` more response bytes fit the send budget of connection `c`. */

@@ -107,7 +107,9 @@ bool rpc_server_has_service(const struct rpc_server *s, const char *service);  /
 /* Starts accepting connections. */
 int rpc_server_start(struct rpc_server *s, struct ucd_error **err);
 /* Stops accepting, cancels every call, closes every connection and removes
- * the socket file; `done` runs when every handle is closed. */
+ * the socket file; `done` runs when every handle is closed. In-process
+ * calls end with UNAVAILABLE. A server that made in-process calls must be
+ * closed before it is freed. */
 void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg);
 void rpc_server_free(struct rpc_server *s);
 /* Connections and calls currently open, for tests and introspection. */
@@ -117,6 +119,57 @@ size_t rpc_server_buffered(const struct rpc_server *s);
 /* `fn` runs on the loop at the start of every call (the daemon's idle
  * detection); NULL to stop. */
 void rpc_server_on_call(struct rpc_server *s, void (*fn)(void *arg), void *arg);
+
+/* --- in-process calls ------------------------------------------------------
+ *
+ * The daemon's own code and its plugins call the services the server
+ * serves without a socket: the same method table, the same handlers, and
+ * the same semantics as a gRPC client (namespace and lease from metadata,
+ * containerd's status codes and texts, deadlines, cancellation, size
+ * limits). Request and response messages are containerd's protobuf bytes.
+ *
+ * Everything happens on the loop thread. The handler runs inside
+ * rpc_local_send (a unary handler may answer before it returns); the
+ * caller's callbacks never run inside an rpc_local_* function but on a
+ * later turn of the loop, so a caller needs no reentrancy guard: responses
+ * in the order sent, then the status, exactly once, unless the caller
+ * cancelled first. After on_finish (or rpc_local_cancel) the call handle is
+ * gone. Responses are delivered as fast as the handler produces them: a
+ * caller that cannot keep up with a long server stream cancels. */
+struct rpc_local_ops {
+	/* One response message, borrowed until the callback returns. */
+	void (*on_message)(void *arg, const uint8_t *data, size_t len);
+	/* The call's status: code (enum ucd_code) and message ("" for none). */
+	void (*on_finish)(void *arg, int code, const char *msg);
+};
+
+struct rpc_metadata {
+	const char *name;    /* lower case, e.g. "containerd-namespace", "containerd-lease" */
+	const char *value;
+};
+
+/* Starts a call of `path` ("/containerd.services.images.v1.Images/List")
+ * with request metadata md[0..n_md) and a deadline of timeout_ms
+ * (0: none). A path the server does not serve, a missing or invalid
+ * namespace, metadata names starting with ':' (reserved) end the call with
+ * the status a gRPC client would get, delivered through on_finish. Returns
+ * NULL, calling nothing, only when the server is closing. */
+struct rpc_call *rpc_local_start(struct rpc_server *s, const char *path, const struct rpc_metadata *md,
+				 size_t n_md, uint64_t timeout_ms, const struct rpc_local_ops *ops, void *arg);
+/* Sends one request message (unary and server-streaming methods take
+ * exactly one). Ignored once the call is done or the input closed. */
+void rpc_local_send(struct rpc_call *call, const void *data, size_t len);
+/* The caller has sent everything (gRPC's CloseSend). */
+void rpc_local_close_send(struct rpc_call *call);
+/* The caller gives up: the handler hears it through on_cancel, the caller
+ * hears nothing more. Not allowed after on_finish has run. */
+void rpc_local_cancel(struct rpc_call *call);
+/* start + send + close_send, for unary and server-streaming methods. */
+struct rpc_call *rpc_local_unary(struct rpc_server *s, const char *path, const struct rpc_metadata *md,
+				 size_t n_md, uint64_t timeout_ms, const void *data, size_t len,
+				 const struct rpc_local_ops *ops, void *arg);
+/* In-process calls whose caller has not had its status yet (for tests). */
+size_t rpc_server_local_calls(const struct rpc_server *s);
 
 /* --- inside a handler -------------------------------------------------- */
 

@@ -38,6 +38,8 @@ struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts 
 	set_limits(s, opts);
 	list_init(&s->conns);
 	list_init(&s->send_waiters);
+	list_init(&s->local_calls);
+	list_init(&s->local_ready);
 	conn_setup_callbacks(s);
 	return s;
 }
@@ -142,13 +144,23 @@ static void wake_senders(struct rpc_server *s)
 static void on_wake(uv_idle_t *h)
 {
 	uv_idle_stop(h);
+	local_deliver(h->data);
 	wake_senders(h->data);
 }
 
 void server_wake_soon(struct rpc_server *s)
 {
-	if (s->wake_open && !list_empty(&s->send_waiters))
+	if (s->wake_open && (!list_empty(&s->send_waiters) || !list_empty(&s->local_ready)))
 		uv_idle_start(&s->wake, on_wake);
+}
+
+void server_wake_init(struct rpc_server *s)
+{
+	if (s->wake_open)
+		return;
+	uv_idle_init(s->loop, &s->wake);
+	s->wake.data = s;
+	s->wake_open = true;
 }
 
 static int cmp_method(const void *a, const void *b)
@@ -252,9 +264,7 @@ int rpc_server_start(struct rpc_server *s, struct ucd_error **err)
 		return error_set(err, UCD_INTERNAL, -r, "listen on `%s`: %s", s->address, uv_strerror(r));
 	}
 	s->listening = true;
-	uv_idle_init(s->loop, &s->wake);
-	s->wake.data = s;
-	s->wake_open = true;
+	server_wake_init(s);
 	return 0;
 }
 
@@ -269,7 +279,9 @@ void server_handle_closed(struct rpc_server *s)
 		return;
 	if (s->wake_open) {
 		/* the last handle: every connection is gone, so every call that
-		 * waited to send is over; they hear it now */
+		 * waited to send is over; they hear it now, and in-process
+		 * callers get what was left for them and their status */
+		local_deliver(s);
 		wake_senders(s);
 		s->wake_open = false;
 		s->pending_closes++;
@@ -303,6 +315,7 @@ void rpc_server_close(struct rpc_server *s, void (*done)(void *arg), void *arg)
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &s->conns)
 		conn_close(list_entry(pos, struct rpc_conn, node));
+	local_end_all(s);
 	server_handle_closed(s);
 }
 

@@ -1,268 +1,16 @@
 /* A test server on the real rpc module with one method of each gRPC kind,
  * for tests/unit/rpc/test_streaming.py (no daemon service streams from the
- * client yet, so this is where client-streaming and bidi calls are proven).
- * Requests and answers reuse containerd's PublishRequest / Envelope:
- * the topic carries the payload. Runs until SIGTERM, then checks that
- * every handle and call was released and prints what it counted. */
+ * client yet, so this is where client-streaming and bidi calls are proven):
+ * the echo service (echo_service.c) on a socket. Runs until SIGTERM, then
+ * checks that every handle and call was released and prints what it
+ * counted. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "containerd/services/events/v1/events.pb-c.h"
-#include "rpc/rpc.h"
+#include "echo_service.h"
 #include "util/error.h"
-#include "util/mem.h"
-
-typedef Containerd__Services__Events__V1__PublishRequest Req;
-typedef Containerd__Services__Events__V1__Envelope Env;
-
-static int cancelled, live_calls;
-static uv_loop_t *main_loop;
-
-static void send_topic(struct rpc_call *call, const char *topic)
-{
-	Env env = CONTAINERD__SERVICES__EVENTS__V1__ENVELOPE__INIT;
-	env.topic = (char *)topic;
-	rpc_call_send(call, &env.base);
-}
-
-static void unary(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	const Req *r = (const void *)msg;
-	if (strcmp(r->topic, "fail") == 0)
-		return rpc_call_finish(call, UCD_NOT_FOUND, "asked to fail: \xc3\xa9%%\n");
-	send_topic(call, r->topic);
-	rpc_call_finish(call, UCD_OK, NULL);
-}
-
-/* topic "N": N answers, numbered */
-static void server_stream(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	const Req *r = (const void *)msg;
-	int n = atoi(r->topic);
-	for (int i = 0; i < n; i++) {
-		char buf[16];
-		snprintf(buf, sizeof buf, "%d", i);
-		send_topic(call, buf);
-	}
-	rpc_call_finish(call, UCD_OK, NULL);
-}
-
-/* collects every topic, answers once with them joined by ',' */
-static void collect(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	const Req *r = (const void *)msg;
-	char *acc = rpc_call_data(call);
-	char *next = acc ? xasprintf("%s,%s", acc, r->topic) : xstrdup(r->topic);
-	free(acc);
-	rpc_call_set_data(call, next);
-	if (acc == NULL)
-		live_calls++;
-}
-
-static void collect_done(struct rpc_call *call)
-{
-	char *acc = rpc_call_data(call);
-	send_topic(call, acc ? acc : "");
-	rpc_call_finish(call, UCD_OK, NULL);
-	if (acc != NULL)
-		live_calls--;
-	free(acc);
-	rpc_call_set_data(call, NULL);
-}
-
-static void collect_cancel(struct rpc_call *call)
-{
-	char *acc = rpc_call_data(call);
-	if (acc != NULL)
-		live_calls--;
-	free(acc);
-	rpc_call_set_data(call, NULL);
-	cancelled++;
-}
-
-/* bidi: each message answered at once, upper-cased */
-static void bidi(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	const Req *r = (const void *)msg;
-	autofree char *up = xstrdup(r->topic);
-	for (char *p = up; *p; p++)
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
-	send_topic(call, up);
-}
-
-static void bidi_done(struct rpc_call *call)
-{
-	rpc_call_finish(call, UCD_OK, NULL);
-}
-
-/* never answers: ends by deadline, reset or disconnect */
-static void hang(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	rpc_call_ref(call);
-	live_calls++;
-}
-
-static void hang_cancel(struct rpc_call *call)
-{
-	cancelled++;
-	live_calls--;
-	rpc_call_unref(call);
-}
-
-/* SlowSink (client streaming): takes 1 ms "work" per message with its
- * input held meanwhile, as the Content service does while a worker writes a
- * chunk; answers "<messages>,<in order>,<most bytes ever buffered>". */
-struct sink {
-	struct rpc_call *call;
-	uv_timer_t timer;
-	int count;
-	bool in_order;
-	size_t max_buffered;
-};
-
-static void sink_closed(uv_handle_t *h)
-{
-	struct sink *s = h->data;
-	rpc_call_unref(s->call);
-	free(s);
-	live_calls--;
-}
-
-static void sink_release(uv_timer_t *t)
-{
-	struct sink *s = t->data;
-	rpc_call_hold_input(s->call, false);
-}
-
-static void sink_note(struct sink *s)
-{
-	size_t b = rpc_call_input_bytes(s->call);
-	if (b > s->max_buffered)
-		s->max_buffered = b;
-}
-
-static void sink_message(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	const Req *r = (const void *)msg;
-	struct sink *s = rpc_call_data(call);
-	if (s == NULL) {
-		s = xcalloc(1, sizeof *s);
-		s->call = call;
-		s->in_order = true;
-		rpc_call_ref(call);
-		uv_timer_init(main_loop, &s->timer);
-		s->timer.data = s;
-		rpc_call_set_data(call, s);
-		live_calls++;
-	}
-	if (atoi(r->topic) != s->count)
-		s->in_order = false;
-	s->count++;
-	sink_note(s);
-	rpc_call_hold_input(call, true);
-	uv_timer_start(&s->timer, sink_release, 1, 0);
-}
-
-static void sink_end(struct rpc_call *call, bool answer)
-{
-	struct sink *s = rpc_call_data(call);
-	if (s == NULL) {
-		if (answer)
-			rpc_call_finish(call, UCD_OK, NULL);
-		return;
-	}
-	if (answer) {
-		sink_note(s);
-		char buf[64];
-		snprintf(buf, sizeof buf, "%d,%d,%zu", s->count, s->in_order, s->max_buffered);
-		send_topic(call, buf);
-		rpc_call_finish(call, UCD_OK, NULL);
-	}
-	rpc_call_set_data(call, NULL);
-	uv_close((uv_handle_t *)&s->timer, sink_closed);
-}
-
-static void sink_done(struct rpc_call *call)
-{
-	sink_end(call, true);
-}
-
-static void sink_cancel(struct rpc_call *call)
-{
-	cancelled++;
-	sink_end(call, false);
-}
-
-/* Tidy (client streaming): takes input error hand-over (on_input_error) and
- * finishes the call with it only after 200 ms of "cleanup", adding a mark
- * to the message, so the test can see the handler, not the server, ended it. */
-struct tidy {
-	struct rpc_call *call;
-	uv_timer_t timer;
-	struct ucd_error *e;
-};
-
-static void tidy_closed(uv_handle_t *h)
-{
-	struct tidy *t = h->data;
-	rpc_call_unref(t->call);
-	error_free(t->e);
-	free(t);
-	live_calls--;
-}
-
-static void tidy_timer(uv_timer_t *h)
-{
-	struct tidy *t = h->data;
-	rpc_call_finish(t->call, t->e->code, "%s (after cleanup)", t->e->msg);
-	uv_close((uv_handle_t *)h, tidy_closed);
-}
-
-static void tidy_message(struct rpc_call *call, const ProtobufCMessage *msg)
-{
-	(void)call;
-	(void)msg;
-}
-
-static void tidy_done(struct rpc_call *call)
-{
-	send_topic(call, "tidy");
-	rpc_call_finish(call, UCD_OK, NULL);
-}
-
-static void tidy_input_error(struct rpc_call *call, struct ucd_error *e)
-{
-	struct tidy *t = xcalloc(1, sizeof *t);
-	t->call = call;
-	t->e = e;
-	rpc_call_ref(call);
-	live_calls++;
-	uv_timer_init(main_loop, &t->timer);
-	t->timer.data = t;
-	uv_timer_start(&t->timer, tidy_timer, 200, 0);
-}
-
-#define SVC "/ucd.test.Echo/"
-static struct rpc_method methods[] = {
-	{RPC_METHOD(SVC "Unary", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, unary)},
-	{RPC_METHOD(SVC "ServerStream", RPC_SERVER_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
-		    false, server_stream)},
-	{RPC_METHOD(SVC "ClientStream", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
-		    false, collect), .on_half_close = collect_done, .on_cancel = collect_cancel},
-	{RPC_METHOD(SVC "Bidi", RPC_BIDI_STREAMING, &containerd__services__events__v1__publish_request__descriptor, false,
-		    bidi), .on_half_close = bidi_done},
-	{RPC_METHOD(SVC "SlowSink", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
-		    false, sink_message), .on_half_close = sink_done, .on_cancel = sink_cancel},
-	{RPC_METHOD(SVC "Tidy", RPC_CLIENT_STREAMING, &containerd__services__events__v1__publish_request__descriptor,
-		    false, tidy_message), .on_half_close = tidy_done, .on_input_error = tidy_input_error},
-	{RPC_METHOD(SVC "Hang", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, hang),
-	 .on_cancel = hang_cancel},
-	{RPC_METHOD(SVC "Namespaced", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, true,
-		    unary)},
-};
 
 static struct rpc_server *server;
 static uv_signal_t sigterm;
@@ -287,7 +35,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	main_loop = &loop;
+	echo_init(&loop);
 	struct ucd_error *err = NULL;
 	struct rpc_server_opts o = {.address = argv[1], .uid = -1, .gid = -1, .mode = 0600,
 				    .max_recv_message_size = (size_t)atol(argv[2])};
@@ -296,7 +44,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo_server: %s\n", err->msg);
 		return 1;
 	}
-	rpc_server_register(server, methods, ARRAY_LEN(methods));
+	rpc_server_register(server, echo_methods, echo_n_methods);
 	uv_signal_init(&loop, &sigterm);
 	uv_signal_start(&sigterm, on_term, SIGTERM);
 	printf("ready\n");
@@ -304,6 +52,6 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	int leftover = uv_loop_close(&loop);
 	rpc_server_free(server);
-	printf("cancelled=%d live_calls=%d loop_close=%d\n", cancelled, live_calls, leftover);
-	return leftover == 0 && live_calls == 0 ? 0 : 1;
+	printf("cancelled=%d live_calls=%d loop_close=%d\n", echo_cancelled, echo_live_calls, leftover);
+	return leftover == 0 && echo_live_calls == 0 ? 0 : 1;
 }
