@@ -148,6 +148,7 @@ static void on_call(void *arg)
 static void after_close(void *arg)
 {
 	struct daemon *d = arg;
+	registry_unserve(d->svc.registry);
 	uv_close((uv_handle_t *)&d->idle, NULL);
 	uv_close((uv_handle_t *)&d->after_start, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -164,6 +165,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	d->stopping = true;
 	log_info("received %s, shutting down", strsignal(signum));
 	notify_systemd("STOPPING=1");
+	/* Plugins stop first, while every service still answers them. */
+	registry_stop(d->svc.registry);
 	svc_leases_shutdown(&d->svc);
 	svc_tasks_shutdown(&d->svc);
 	svc_events_ttrpc_stop(&d->svc);
@@ -172,11 +175,13 @@ static void on_signal(uv_signal_t *h, int signum)
 	rpc_server_close(d->svc.server, after_close, d);
 }
 
-static struct registry *load_plugins(struct config *cfg, const char *plugin_dir, struct ucd_error **err)
+static struct registry *load_plugins(struct config *cfg, const char *plugin_dir, uv_loop_t *loop,
+				     struct ucd_error **err)
 {
 	struct registry_opts o = {0};
 	registry_opts_from_config(&o, cfg);
 	o.plugin_dir = plugin_dir;   /* main resolved it: the config's, or next to the binary */
+	o.loop = loop;
 	struct registry *reg = registry_new(&o, err);
 	if (reg == NULL)
 		return NULL;
@@ -285,7 +290,7 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	d.svc.events = events_new();
 	if ((d.svc.db = md_open(md_dir, &err)) == NULL)
 		goto out;
-	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &err)) == NULL)
+	if ((d.svc.registry = load_plugins(cfg, plugin_dir, &loop, &err)) == NULL)
 		goto out;
 	d.svc.gc = gc_new(&loop, d.svc.db, d.svc.registry);
 	if (md_created(d.svc.db) && gc_check_new_metadata(d.svc.gc, &err) < 0) {
@@ -323,6 +328,8 @@ int daemon_run(struct config *cfg, const char *plugin_dir)
 	d.idle.data = &d;
 	uv_unref((uv_handle_t *)&d.idle);
 	rpc_server_on_call(d.svc.server, on_call, &d);
+	/* Every service is registered: plugins' start() hooks may call them. */
+	registry_start(d.svc.registry, d.svc.server);
 
 	{
 		autofree char *v = log_value(cfg->grpc.address);
@@ -349,6 +356,8 @@ out:
 			uv_run(&loop, UV_RUN_DEFAULT);
 		}
 	}
+	if (d.svc.registry != NULL)
+		registry_unserve(d.svc.registry);   /* no plugin calls a freed server */
 	rpc_server_free(d.svc.server);
 	gc_free(d.svc.gc);
 	registry_free(d.svc.registry);

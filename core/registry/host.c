@@ -114,4 +114,9 @@ void host_fill(struct ucd_host *h)
 	h->capability_add = registry_host_capability_add;
 	h->platform_add = registry_host_platform_add;
 	h->dir_ensure = host_dir_ensure;
+	h->loop = host_loop;
+	h->call_start = host_call_start;
+	h->call_send = host_call_send;
+	h->call_close_send = host_call_close_send;
+	h->call_cancel = host_call_cancel;
 }

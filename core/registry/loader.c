@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <time.h>
+#include <uv.h>
 
 #include "registry/registry_int.h"
 #include "util/error.h"
@@ -198,6 +199,11 @@ static int check_abi(const struct ucd_plugin_desc *d, const char *name, struct u
 		                 "sizeof(void *, off_t, time_t, long) = %u, %u, %u, %u; this daemon has %u, %u, %u, %u",
 		                 name, d->sizes[0], d->sizes[1], d->sizes[2], d->sizes[3], ours[0], ours[1], ours[2],
 		                 ours[3]);
+	/* A plugin on the daemon's loop shares libuv's structures with it. */
+	if (UCD_PLUGIN_DESC_HAS(d, libuv_major) && d->libuv_major != 0 && d->libuv_major != UV_VERSION_MAJOR)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0,
+		                 "`%s` was built against libuv %u; this daemon uses libuv %d: rebuild it against "
+		                 "this daemon's libuv", name, d->libuv_major, UV_VERSION_MAJOR);
 	return 0;
 }
 
@@ -207,6 +213,8 @@ int loader_validate(const struct ucd_plugin_desc *d, const char *what, bool need
 		if (d->reserved[i] != 0)
 			return error_set(err, UCD_FAILED_PRECONDITION, 0,
 			                 "%s: descriptor member reserved[%zu] is not zero", what, i);
+	if (UCD_PLUGIN_DESC_HAS(d, reserved2) && d->reserved2 != 0)
+		return error_set(err, UCD_FAILED_PRECONDITION, 0, "%s: descriptor member reserved2 is not zero", what);
 	if (need_init && d->init == NULL)
 		return error_set(err, UCD_FAILED_PRECONDITION, 0, "%s: descriptor has no init function", what);
 	if (d->requires_types != NULL) {

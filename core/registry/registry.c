@@ -9,53 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <uv.h>
 
 #include "registry/registry_int.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-struct registry_plugin {
-	struct ucd_init_ctx ic;        /* first member: what the plugin sees */
-	struct registry *reg;
-	char *uri, *type, *id;
-	char *path;                    /* NULL for built-ins */
-	char *file;                    /* base name, for messages */
-	struct ptrvec requires;        /* char *, NULL-terminated */
-	bool builtin;
-	bool duplicate;                /* a second record of a registered URI: never found by lookups */
-	bool in_init;
-	enum registry_status status;
-	int code;
-	char *message, *init_err;
-	struct ptrvec exports;         /* key, value, ... */
-	struct ptrvec caps;
-	struct registry_platform *platforms;
-	size_t n_platforms;
-	void *handle;                  /* dlopen handle, until registry_free */
-	const struct ucd_plugin_desc *desc;
-	void *config;
-	struct ptrvec config_allocs;
-	void *self;
-	const void *ops;
-	char *root, *state;
-	/* scratch for ordering */
-	int tj_index, tj_low, scc;
-	bool tj_on_stack, placed;
-};
-
-struct registry {
-	struct ucd_host host;          /* handed to plugins; get_plugin finds the registry from it */
-	char *plugin_dir, *root, *state, *address, *ttrpc_address;
-	struct ptrvec disabled, required;
-	registry_table_fn plugin_table;
-	void *plugin_table_arg;
-	struct ptrvec all;             /* every record, owner */
-	struct ptrvec order;           /* records whose status is decided, in that order */
-	struct ptrvec inited;          /* init returned 0: closed in reverse */
-	bool loaded;
-	pthread_t loop_thread;         /* the thread that created the registry */
-};
 
 static const char *const no_strings[] = {NULL};
 
@@ -96,6 +55,7 @@ struct registry *registry_new(const struct registry_opts *opts, struct ucd_error
 	reg->plugin_table = opts->plugin_table;
 	reg->plugin_table_arg = opts->plugin_table_arg;
 	reg->loop_thread = pthread_self();
+	reg->loop = opts->loop;
 	return reg;
 }
 
@@ -128,11 +88,17 @@ void registry_free(struct registry *reg)
 	/* Dependents first: a plugin may use what it looked up until its close. */
 	for (size_t i = reg->inited.n; i-- > 0;) {
 		struct registry_plugin *p = reg->inited.v[i];
+		calls_cancel_all(p);
 		if (p->desc != NULL && p->desc->close != NULL) {
 			log_msg(LOG_DEBUG, NULL, "closing plugin \"%s\"", p->uri);
 			p->desc->close(p->self);
 		}
+		p->closed = true;
 	}
+	/* The close callbacks of the handles plugins closed on the loop run
+	 * now, while their code is still mapped. */
+	if (reg->loop != NULL)
+		uv_run(reg->loop, UV_RUN_NOWAIT);
 	for (size_t i = 0; i < reg->all.n; i++)
 		free_config(reg->all.v[i]);
 	/* Only after every close: ops of one plugin may point into another's .so. */
@@ -190,6 +156,7 @@ static struct registry_plugin *record_new(struct registry *reg, char *uri, char 
 	p->type = type;
 	p->id = id;
 	p->status = REGISTRY_PENDING;
+	list_init(&p->calls);
 	ptrvec_push(&reg->all, p);
 	return p;
 }
@@ -223,8 +190,8 @@ static void log_outcome(const struct registry_plugin *p)
 	free(id);
 }
 
-/* Records the final status (takes no ownership of message). */
-static void decide(struct registry_plugin *p, enum registry_status st, int code, const char *message)
+/* Sets the status (takes no ownership of message) and logs it. */
+static void set_status(struct registry_plugin *p, enum registry_status st, int code, const char *message)
 {
 	p->status = st;
 	p->code = st == REGISTRY_SKIP || st == REGISTRY_ERROR ? (code > 0 ? code : UCD_UNKNOWN) : UCD_OK;
@@ -238,8 +205,14 @@ static void decide(struct registry_plugin *p, enum registry_status st, int code,
 		p->init_err = xstrdup(message);
 	if (st != REGISTRY_OK)
 		clear_meta(p);
-	ptrvec_push(&p->reg->order, p);
 	log_outcome(p);
+}
+
+/* Records the final status of init. */
+static void decide(struct registry_plugin *p, enum registry_status st, int code, const char *message)
+{
+	ptrvec_push(&p->reg->order, p);
+	set_status(p, st, code, message);
 }
 
 /* ---- init ---- */
@@ -671,17 +644,57 @@ int registry_check_required(const struct registry *reg, struct ucd_error **err)
 	return r;
 }
 
+/* ---- after init: serving, stopping ---- */
+
+void registry_start(struct registry *reg, struct rpc_server *server)
+{
+	reg->server = server;
+	reg->started = true;
+	for (size_t i = 0; i < reg->inited.n; i++) {
+		struct registry_plugin *p = reg->inited.v[i];
+		if (p->status != REGISTRY_OK || !UCD_PLUGIN_DESC_HAS(p->desc, start) || p->desc->start == NULL)
+			continue;
+		struct ucd_error *e = NULL;
+		int r = p->desc->start(p->self, &e);
+		if (r >= 0) {
+			error_free(e);
+			continue;
+		}
+		char *m = e != NULL && e->msg != NULL ? xasprintf("start: %s", e->msg)
+		                                      : xasprintf("start failed with code %d (%s) without a message",
+		                                                  -r, error_code_name(-r));
+		set_status(p, REGISTRY_ERROR, e != NULL ? e->code : -r, m);
+		free(m);
+		error_free(e);
+	}
+}
+
+void registry_stop(struct registry *reg)
+{
+	if (reg->stopping)
+		return;
+	reg->stopping = true;
+	for (size_t i = reg->inited.n; i-- > 0;) {
+		struct registry_plugin *p = reg->inited.v[i];
+		if (UCD_PLUGIN_DESC_HAS(p->desc, stop) && p->desc->stop != NULL) {
+			log_msg(LOG_DEBUG, NULL, "stopping plugin \"%s\"", p->uri);
+			p->desc->stop(p->self);
+		}
+	}
+}
+
+void registry_unserve(struct registry *reg)
+{
+	for (size_t i = 0; i < reg->inited.n; i++)
+		calls_cancel_all(reg->inited.v[i]);
+	reg->server = NULL;
+}
+
 /* ---- host functions ---- */
 
 static struct registry *host_registry(const struct ucd_host *host)
 {
 	return (struct registry *)((char *)host - offsetof(struct registry, host));
-}
-
-static struct registry_plugin *ctx_plugin(const struct ucd_init_ctx *ic)
-{
-	/* ic is the first member of its record */
-	return (struct registry_plugin *)ic;
 }
 
 int registry_host_get_plugin(const struct ucd_host *host, const char *type, const char *id, void **self,
@@ -739,7 +752,7 @@ static int during_init(const struct ucd_init_ctx *ic, const char *what, struct u
 {
 	if (ic == NULL)
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "%s: no init context given", what);
-	struct registry_plugin *p = ctx_plugin(ic);
+	struct registry_plugin *p = registry_ctx_plugin(ic);
 	if (!p->in_init || !pthread_equal(pthread_self(), p->reg->loop_thread))
 		return error_set(err, UCD_FAILED_PRECONDITION, 0, "%s: plugin `%s` may call it only during its init",
 		                 what, ic->uri);
@@ -754,7 +767,7 @@ int registry_host_export_set(const struct ucd_init_ctx *ic, const char *key, con
 		return r;
 	if (key == NULL || value == NULL || key[0] == '\0')
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "export_set: key and value are required");
-	struct registry_plugin *p = ctx_plugin(ic);
+	struct registry_plugin *p = registry_ctx_plugin(ic);
 	for (size_t i = 0; i + 1 < p->exports.n; i += 2) {
 		if (strcmp(p->exports.v[i], key) == 0) {
 			free(p->exports.v[i + 1]);
@@ -774,7 +787,7 @@ int registry_host_capability_add(const struct ucd_init_ctx *ic, const char *capa
 		return r;
 	if (capability == NULL || capability[0] == '\0')
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "capability_add: capability is required");
-	struct registry_plugin *p = ctx_plugin(ic);
+	struct registry_plugin *p = registry_ctx_plugin(ic);
 	if (!list_has(&p->caps, capability))
 		ptrvec_push(&p->caps, xstrdup(capability));
 	return 0;
@@ -788,7 +801,7 @@ int registry_host_platform_add(const struct ucd_init_ctx *ic, const char *os, co
 		return r;
 	if (os == NULL || architecture == NULL || os[0] == '\0' || architecture[0] == '\0')
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "platform_add: os and architecture are required");
-	struct registry_plugin *p = ctx_plugin(ic);
+	struct registry_plugin *p = registry_ctx_plugin(ic);
 	if (variant == NULL)
 		variant = "";
 	for (size_t i = 0; i < p->n_platforms; i++) {

@@ -15,7 +15,10 @@
  *   struct registry *reg = registry_new(&o, &err);
  *   registry_add_builtin(reg, &metadata_desc, &err);    // before registry_load
  *   if (registry_load(reg, &err) < 0) { log; exit(1); } // a required plugin is not ok
+ *   registry_start(reg, server);                 // serving: start() hooks, in-process calls
  *   ...
+ *   registry_stop(reg);                          // SIGTERM: stop() hooks
+ *   registry_unserve(reg);                       // the server closed
  *   registry_free(reg);                          // closes in reverse init order
  *
  * Everything here runs on the loop thread.
@@ -31,6 +34,7 @@ struct config;
 struct toml_value;
 struct registry;
 struct registry_plugin;
+struct rpc_server;
 
 enum registry_status {
 	REGISTRY_PENDING,   /* registered, init not attempted yet (only before/during registry_load) */
@@ -56,6 +60,7 @@ struct registry_opts {
 	const char *const *required; /* URIs, NULL-terminated; may be NULL */
 	registry_table_fn plugin_table; /* NULL: every plugin gets its defaults */
 	void *plugin_table_arg;
+	void *loop;                  /* the daemon's uv_loop_t, for host->loop; NULL: none */
 };
 
 /* Fills plugin_dir, root, state, address, ttrpc_address, disabled, required
@@ -94,6 +99,16 @@ int registry_load(struct registry *reg, struct ucd_error **err);
 /* The required_plugins check registry_load ends with, for callers that add
  * built-ins afterwards: each required URI must be registered and `ok`. */
 int registry_check_required(const struct registry *reg, struct ucd_error **err);
+
+/* The daemon serves on `server`: plugins may call its services in-process
+ * (host->call_start) from now on, and their start() hooks run, in init
+ * order; a hook that fails turns its plugin's status into `error`. */
+void registry_start(struct registry *reg, struct rpc_server *server);
+/* Shutdown begins: stop() hooks, in reverse init order (once). */
+void registry_stop(struct registry *reg);
+/* The server is closed (its in-process calls all ended): calls fail with
+ * UNAVAILABLE from now on. Call it before the server is freed. */
+void registry_unserve(struct registry *reg);
 
 /* Whether a URI is listed in disabled_plugins. */
 bool registry_is_disabled(const struct registry *reg, const char *uri);

@@ -4,17 +4,21 @@
  *   plugin_config.c  config field tables: validation, defaults, TOML -> struct,
  *                    `config default` printing
  *   host.c           struct ucd_host, the plugins' only door into the core
+ *   calls.c          the host's in-process calls and loop (ABI 1.3)
  *   registry.c       records, dependency order, init/close, lookups
  */
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <ucontainerd/host.h>
 
 #include "registry/registry.h"
+#include "util/list.h"
 
 struct toml_value;
+struct rpc_server;
 
 /* A growable NULL-terminated array of pointers (v[n] == NULL whenever v). */
 struct ptrvec {
@@ -25,6 +29,63 @@ void ptrvec_push(struct ptrvec *pv, void *p);
 /* Calls free() on every element, then frees the array. */
 void ptrvec_free_all(struct ptrvec *pv);
 void ptrvec_fini(struct ptrvec *pv);
+
+/* A plugin's record, and the registry (registry.c owns both; calls.c reads
+ * them). */
+struct registry_plugin {
+	struct ucd_init_ctx ic;        /* first member: what the plugin sees */
+	struct registry *reg;
+	char *uri, *type, *id;
+	char *path;                    /* NULL for built-ins */
+	char *file;                    /* base name, for messages */
+	struct ptrvec requires;        /* char *, NULL-terminated */
+	bool builtin;
+	bool duplicate;                /* a second record of a registered URI: never found by lookups */
+	bool in_init;
+	enum registry_status status;
+	int code;
+	char *message, *init_err;
+	struct ptrvec exports;         /* key, value, ... */
+	struct ptrvec caps;
+	struct registry_platform *platforms;
+	size_t n_platforms;
+	void *handle;                  /* dlopen handle, until registry_free */
+	const struct ucd_plugin_desc *desc;
+	void *config;
+	struct ptrvec config_allocs;
+	void *self;
+	const void *ops;
+	char *root, *state;
+	struct list calls;             /* its in-process calls open (calls.c) */
+	bool closed;                   /* close() has run */
+	/* scratch for ordering */
+	int tj_index, tj_low, scc;
+	bool tj_on_stack, placed;
+};
+
+struct registry {
+	struct ucd_host host;          /* handed to plugins; get_plugin finds the registry from it */
+	char *plugin_dir, *root, *state, *address, *ttrpc_address;
+	struct ptrvec disabled, required;
+	registry_table_fn plugin_table;
+	void *plugin_table_arg;
+	struct ptrvec all;             /* every record, owner */
+	struct ptrvec order;           /* records whose status is decided, in that order */
+	struct ptrvec inited;          /* init returned 0: closed in reverse */
+	bool loaded;
+	pthread_t loop_thread;         /* the thread that created the registry */
+	void *loop;                    /* the daemon's uv_loop_t (host->loop) */
+	/* In-process calls (calls.c) go to `server` from registry_start until
+	 * registry_unserve; `stopping` from registry_stop on. */
+	struct rpc_server *server;
+	bool started, stopping;
+};
+
+/* The record of the plugin an init context belongs to (its first member). */
+static inline struct registry_plugin *registry_ctx_plugin(const struct ucd_init_ctx *ic)
+{
+	return (struct registry_plugin *)ic;
+}
 
 /* ---- loader.c ---- */
 
@@ -71,6 +132,19 @@ void plugin_config_print(FILE *out, const struct ucd_config_field *fields, const
 /* ---- host.c ---- */
 
 void host_fill(struct ucd_host *h);
+
+/* ---- calls.c ---- */
+
+int host_loop(const struct ucd_init_ctx *ic, void **loop, struct ucd_error **err);
+struct ucd_call *host_call_start(const struct ucd_init_ctx *ic, const char *method, const struct ucd_metadata *md,
+                                 size_t n_md, uint64_t timeout_ms, const struct ucd_call_ops *ops, void *arg,
+                                 struct ucd_error **err);
+int host_call_send(struct ucd_call *call, const void *data, size_t len, struct ucd_error **err);
+int host_call_close_send(struct ucd_call *call, struct ucd_error **err);
+int host_call_cancel(struct ucd_call *call, struct ucd_error **err);
+/* Cancels every in-process call the plugin still has open (before its
+ * close(): no callback may reach a plugin that is gone). */
+void calls_cancel_all(struct registry_plugin *p);
 
 /* ---- registry.c, called by host.c ---- */
 

@@ -178,6 +178,8 @@ void rpc_server_register(struct rpc_server *s, const struct rpc_method *methods,
 
 const struct rpc_method *server_find_method(const struct rpc_server *s, const char *path)
 {
+	if (s->n_methods == 0)
+		return NULL;   /* bsearch may not be given a NULL array */
 	struct rpc_method key = {.path = path};
 	const struct rpc_method *kp = &key;
 	const struct rpc_method **m = bsearch(&kp, s->methods, s->n_methods, sizeof *s->methods, cmp_method);

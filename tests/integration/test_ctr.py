@@ -150,6 +150,83 @@ def _():
         p.stop()
 
 
+def read_notes(state, name, ext="txt"):
+    path = os.path.join(state, "io.containerd.testing.v1.caller", "%s.%s" % (name, ext))
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@h.test("active plugins (ABI 1.3): the loop, in-process calls, start and stop hooks; a 1.1 descriptor still loads")
+def _():
+    """The caller fixture (tests/fixtures/plugins/caller.c) calls the daemon's
+    services in-process from its start() hook, a timer on the daemon's loop
+    and its stop() hook, and records what it heard: the statuses and texts a
+    gRPC client gets, responses a client can decode, events through the
+    events service; calls during init and off the loop thread refused."""
+    pdir = os.path.join(h.tmp, "plugins-active")
+    os.makedirs(pdir, exist_ok=True)
+    for name in ("caller", "start_fails", "abi_1_1", "libuv_next"):
+        shutil.copy(fixture("active", name), pdir)
+    p = h.daemon("active", plugin_dir=pdir)
+    p.start()
+    try:
+        notes = lambda name, ext="txt": read_notes(p.state, name, ext)  # noqa: E731
+        wait_until(lambda: notes("version") and notes("from_timer") and notes("publish"), what="the caller's calls")
+        # during init: refused with the reason; the loop is there
+        eq(len(notes("init_call")), 1, "init_call lines")
+        contains(notes("init_call")[0], "start 9 call_start(`/containerd.services.version.v1.Version/Version`): "
+                 "plugin `io.containerd.testing.v1.caller` called it during init", "init_call")
+        eq(notes("init_loop"), ["ok"], "init_loop")
+        # Version answered with what ctr version shows
+        eq(notes("version"), ["0 "], "version status")
+        vr = h.protos.cls("containerd.services.version.v1.VersionResponse").FromString(
+            bytes.fromhex(notes("version", "resp")[0]))
+        eq(vr.version, server_section(p.ctr("version").stdout)["Version"], "version")
+        # the statuses and texts a gRPC client gets
+        eq(notes("images_nons"), ["9 namespace is required: failed precondition"], "images without namespace")
+        eq(notes("unknown"), ["12 unknown service containerd.services.nope.v1.Nope"], "unknown service")
+        contains(notes("thread")[0] if notes("thread") else "", "start 9 call_start(", "off-loop call")
+        contains(notes("thread")[0], "off the loop thread", "off-loop call")
+        eq(notes("from_timer"), ["0 "], "a call from a timer on the daemon's loop")
+        nl = h.protos.cls("containerd.services.namespaces.v1.ListNamespacesResponse").FromString(
+            bytes.fromhex(notes("from_timer", "resp")[0]))
+        eq([n.name for n in nl.namespaces], [], "namespaces of a fresh root, listed in-process")
+        eq(notes("publish"), ["0 "], "publish")
+        # events: its own publish, then a namespace a client creates
+        p.ctr("namespaces", "create", "made-by-ctr")
+        env = h.protos.cls("containerd.services.events.v1.Envelope")
+        wait_until(lambda: len(notes("events", "resp")) >= 2, what="two events")
+        evs = [env.FromString(bytes.fromhex(x)) for x in notes("events", "resp")]
+        eq([e.topic for e in evs], ["/caller/hello", "/namespaces/create"], "event topics")
+        eq(evs[0].event.value, b"hi", "published event value")
+        eq(evs[0].namespace, "default", "published event namespace")
+        # statuses: start_fails turns to error with its hook's message
+        rows = plugin_rows(p.ctr("plugins", "ls").stdout)
+        t = "io.containerd.testing.v1"
+        eq(rows.get((t, "caller")), "ok", "caller")
+        eq(rows.get((t, "abi_1_1")), "ok", "a 1.1 descriptor")
+        eq(rows.get((t, "start_fails")), "error", "start_fails")
+        eq(rows.get((t, "libuv_next")), "error", "libuv_next")
+        blocks = detail_blocks(p.ctr("plugins", "ls", "-d").stdout)
+        sf = [b for b in blocks if re.search(r"ID:\s+start_fails\b", b)]
+        check(sf, "no detailed block for start_fails")
+        contains(sf[0], "start: start_fails: this fixture fails to start", "start_fails block")
+        lu = [b for b in blocks if re.search(r"ID:\s+libuv_next\b", b)]
+        check(lu, "no detailed block for libuv_next")
+        contains(lu[0], "was built against libuv 2; this daemon uses libuv 1", "libuv_next block")
+        eq(notes("stop"), [], "no stop before SIGTERM")
+    finally:
+        p.stop()
+    notes = lambda name, ext="txt": read_notes(p.state, name, ext)  # noqa: E731
+    eq(notes("stop"), ["stopping"], "stop hook")
+    eq(notes("stop_call"), ["0 "], "a call from the stop hook")
+    eq(notes("events"), ["14 server is shutting down"], "the subscription ends as the daemon stops serving")
+    eq(notes("close"), ["closed"], "close")
+
+
 @h.test("ctr plugins ls: a world-writable .so, a .so of nobody's and a group-writable plugin directory are refused")
 def _():
     """As sshd refuses key files others can change: the daemon runs no code

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ucontainerd/call.h>
 #include <ucontainerd/error.h>
 #include <ucontainerd/plugin.h>
 
@@ -158,6 +159,50 @@ struct ucd_host {
 	 * be trusted, or with the errno's class when it cannot be made. */
 	int (*dir_ensure)(const struct ucd_host *host, const char *path, uint32_t mode, char **created,
 	                  struct ucd_error **err);
+
+	/* ---- ABI 1.3 ---- */
+
+	/* loop thread (ABI 1.3). The daemon's event loop, a libuv `uv_loop_t *`
+	 * (cast it), for the plugin's timers, child processes, sockets and
+	 * uv_queue_work: everything on it runs on the loop thread, so a
+	 * callback must not block. Only for a plugin whose descriptor sets
+	 * `libuv_major` to the UV_VERSION_MAJOR it was built with (the daemon
+	 * refuses to load it when that is not its own libuv's): otherwise it
+	 * fails with UCD_FAILED_PRECONDITION. Close every handle the plugin
+	 * opened on it before its close() returns (uv_close; the close
+	 * callbacks run on a later turn, while the plugin's code is still
+	 * mapped: the daemon turns the loop before it unloads plugins). */
+	int (*loop)(const struct ucd_init_ctx *ic, void **loop, struct ucd_error **err);
+
+	/* loop thread (ABI 1.3). Starts an in-process call (call.h) of `method`
+	 * ("/containerd.services.images.v1.Images/List") with request metadata
+	 * md[0..n_md) (NULL, 0 for none) and a deadline of timeout_ms (0:
+	 * none). Available from the plugin's start() hook until the daemon
+	 * stops serving; during init (when not every service is registered
+	 * yet) it fails with UCD_FAILED_PRECONDITION, after the daemon stopped
+	 * serving with UCD_UNAVAILABLE. What a gRPC client would hear as a
+	 * status (no such method, no namespace, ...) comes through
+	 * ops->on_finish, not here. Returns the call, or NULL with *err. */
+	struct ucd_call *(*call_start)(const struct ucd_init_ctx *ic, const char *method,
+	                               const struct ucd_metadata *md, size_t n_md, uint64_t timeout_ms,
+	                               const struct ucd_call_ops *ops, void *arg, struct ucd_error **err);
+	/* loop thread (ABI 1.3). Sends one request message (protobuf bytes,
+	 * copied): unary and server-streaming methods take exactly one. The
+	 * method's handler runs before this returns. Ignored (returns 0) once
+	 * the call has ended or after call_close_send; a message over the
+	 * daemon's max_recv_message_size ends the call with
+	 * UCD_RESOURCE_EXHAUSTED, as over the socket. */
+	int (*call_send)(struct ucd_call *call, const void *data, size_t len, struct ucd_error **err);
+	/* loop thread (ABI 1.3). The plugin has sent all its messages (gRPC's
+	 * CloseSend). */
+	int (*call_close_send)(struct ucd_call *call, struct ucd_error **err);
+	/* loop thread (ABI 1.3). Gives up the call: the method's handler is
+	 * told, the plugin hears nothing more of it, and the handle is gone.
+	 * Never after on_finish has run. Calls a plugin still has open when it
+	 * is closed are cancelled by the daemon just before its close(): it
+	 * hears nothing more of them, and frees in close() what their `arg`
+	 * holds. */
+	int (*call_cancel)(struct ucd_call *call, struct ucd_error **err);
 };
 
 /* True when the daemon's table has member `m` (see the top of this file). */

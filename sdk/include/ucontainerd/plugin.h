@@ -62,7 +62,9 @@
  *   order by `requires_types`      see struct ucd_plugin_desc.requires_types
  *   config parsed into a struct    see config.h
  *   init()                         0: `ok`; UCD_PLUGIN_SKIP: `skip`; < 0: `error`
+ *   start(self)  (ABI 1.3)         the socket serves; in init order; < 0: `error`
  *   ... the daemon runs ...
+ *   stop(self)   (ABI 1.3)         SIGTERM, still serving; reverse init order
  *   close(self)                    at shutdown, in reverse init order, ok plugins only
  *   dlclose()
  *
@@ -91,7 +93,7 @@ extern "C" {
  * new config types, new host functions; a plugin built for 1.N runs on any
  * daemon providing 1.M with M >= N. See sdk/ABI.md. */
 #define UCD_ABI_MAJOR 1
-#define UCD_ABI_MINOR 2
+#define UCD_ABI_MINOR 3
 /* The one exported symbol. Its name carries the ABI major, so that a future
  * major version can be told apart even before the descriptor is read. */
 #define UCD_PLUGIN_ENTRY "ucd_plugin_entry_v1"
@@ -213,7 +215,32 @@ struct ucd_plugin_desc {
 	/* Must be zero: room to grow within ABI 1.x. */
 	uintptr_t reserved[4];
 	/* -- ABI 1.0 ends here; append only -- */
+
+	/* ABI 1.3. UV_VERSION_MAJOR (uv.h) of the libuv the plugin was built
+	 * against, when it uses the daemon's loop (host->loop); 0 when it does
+	 * not. A value other than the daemon's libuv major is refused at load:
+	 * uv_loop_t and its handles are libuv's ABI, not ours. */
+	uint32_t libuv_major;
+	/* Must be zero. */
+	uint32_t reserved2;
+	/* ABI 1.3. Optional. Called once on the loop thread, after every plugin
+	 * was initialized and the daemon serves its socket, in init order: the
+	 * place for work that needs the daemon's services (in-process calls,
+	 * call.h), such as recovering what the plugin ran before a restart.
+	 * Returns 0; or a negative code with *err set: the plugin's status
+	 * becomes `error` with that message (close() is still called). */
+	int (*start)(void *self, struct ucd_error **err);
+	/* ABI 1.3. Optional. Called once on the loop thread when the daemon
+	 * begins to shut down (SIGTERM), before it stops serving, in reverse
+	 * init order, for plugins whose init succeeded: stop taking new work.
+	 * In-process calls still start here; the daemon then ends every open
+	 * one with UCD_UNAVAILABLE as it stops serving, and close() follows. */
+	void (*stop)(void *self);
 };
+
+/* True when descriptor `d` (as its plugin was compiled) has member `m`. */
+#define UCD_PLUGIN_DESC_HAS(d, m) \
+	((d)->struct_size >= offsetof(struct ucd_plugin_desc, m) + sizeof((d)->m))
 
 /* Fills the version members; start every descriptor initializer with it. */
 #define UCD_PLUGIN_DESC_INIT \

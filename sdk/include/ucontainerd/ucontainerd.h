@@ -4,6 +4,7 @@
  *   config.h  declarative config fields (struct ucd_config_field)
  *   plugin.h  the descriptor, init context, UCD_PLUGIN_DEFINE, life cycle
  *   host.h    struct ucd_host: what a plugin may call on the daemon
+ *   call.h    in-process calls to the daemon's services (ABI 1.3)
  *   types.h   labels and mounts, and who frees what (ABI 1.1)
  *   content.h      the content store vtable (ABI 1.1)
  *   snapshotter.h  the snapshotter vtable (ABI 1.1)
@@ -18,6 +19,7 @@
 #include <ucontainerd/config.h>
 #include <ucontainerd/plugin.h>
 #include <ucontainerd/host.h>
+#include <ucontainerd/call.h>
 #include <ucontainerd/types.h>
 #include <ucontainerd/content.h>
 #include <ucontainerd/snapshotter.h>

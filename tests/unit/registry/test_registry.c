@@ -19,9 +19,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "registry/registry.h"
 #include "registry/registry_int.h"
+#include "rpc/rpc.h"
 #include "toml/toml.h"
 #include "util/duration.h"
 #include "util/error.h"
@@ -119,6 +121,7 @@ struct setup {
 	const char *const *disabled;
 	const char *const *required;
 	const char *toml;                /* config.toml text, or NULL */
+	void *loop;                      /* uv_loop_t for host->loop, or NULL */
 };
 
 static struct cfg the_cfg;
@@ -144,6 +147,7 @@ static struct registry *open_registry(const struct setup *s)
 		.required = s->required,
 		.plugin_table = s->toml ? cfg_table : NULL,
 		.plugin_table_arg = &the_cfg,
+		.loop = s->loop,
 	};
 	struct ucd_error *err = NULL;
 	struct registry *reg = registry_new(&o, &err);
@@ -1077,6 +1081,89 @@ struct test {
 	void (*fn)(void);
 };
 
+/* ABI 1.3 on the registry alone: the active set with a loop and an rpc
+ * server that serves nothing (every in-process call ends UNIMPLEMENTED). */
+static char *caller_note(const char *name)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/state/io.containerd.testing.v1.caller/%s.txt", tmpdir, name);
+	return read_file(path);
+}
+
+static void test_active(void)
+{
+	start_trace();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct registry *reg = load(&(struct setup){.set = "active", .loop = &loop});
+	CHECK_STATUS(reg, "io.containerd.testing.v1.caller", REGISTRY_OK, NULL);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.abi_1_1", REGISTRY_OK, NULL);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.start_fails", REGISTRY_OK, NULL);
+	char msg[512];
+	snprintf(msg, sizeof msg, "`io.containerd.testing.v1.libuv_next.so` was built against libuv %d; this daemon "
+	         "uses libuv %d: rebuild it against this daemon's libuv", UV_VERSION_MAJOR + 1, UV_VERSION_MAJOR);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.libuv_next", REGISTRY_ERROR, msg);
+	char *n = caller_note("init_call");
+	CHECK_CONTAINS(n, "start 9 call_start(`/containerd.services.version.v1.Version/Version`): plugin "
+	               "`io.containerd.testing.v1.caller` called it during init");
+	free(n);
+
+	char sock[512];
+	snprintf(sock, sizeof sock, "%s/never.sock", tmpdir);
+	struct ucd_error *err = NULL;
+	struct rpc_server *srv = rpc_server_new(&loop, &(struct rpc_server_opts){.address = sock, .uid = -1, .gid = -1},
+	                                        &err);
+	CHECK(srv != NULL);
+	registry_start(reg, srv);
+	CHECK_STATUS(reg, "io.containerd.testing.v1.start_fails", REGISTRY_ERROR,
+	             "start: start_fails: this fixture fails to start");
+	CHECK(registry_plugin_code(must_find(reg, "io.containerd.testing.v1.start_fails")) == UCD_FAILED_PRECONDITION);
+	CHECK_STR(registry_plugin_init_err(must_find(reg, "io.containerd.testing.v1.start_fails")),
+	          "start: start_fails: this fixture fails to start");
+	/* statuses come on a later turn of the loop, never inside the hook */
+	n = caller_note("version");
+	CHECK_STR(n, "");
+	free(n);
+	n = caller_note("thread");
+	CHECK_CONTAINS(n, "plugin `io.containerd.testing.v1.caller` called it off the loop thread");
+	free(n);
+	for (int i = 0; i < 200; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	n = caller_note("version");
+	CHECK_STR(n, "12 unknown service containerd.services.version.v1.Version\n");
+	free(n);
+	n = caller_note("from_timer");   /* the plugin's timer on our loop fired */
+	CHECK_STR(n, "12 unknown service containerd.services.namespaces.v1.Namespaces\n");
+	free(n);
+
+	/* a call still open when its plugin is closed is cancelled: its
+	 * status never reaches the closed plugin */
+	registry_stop(reg);
+	n = caller_note("stop");
+	CHECK_STR(n, "stopping\n");
+	free(n);
+	registry_free(reg);
+	toml_free(the_cfg.doc);
+	the_cfg.doc = NULL;
+	n = caller_note("stop_call");
+	CHECK_STR(n, "");
+	free(n);
+	n = caller_note("close");
+	CHECK_STR(n, "closed\n");
+	free(n);
+	CHECK(rpc_server_local_calls(srv) == 0);
+	char *trace = read_file(trace_path);
+	CHECK_CONTAINS(trace, "init io.containerd.testing.v1.start_fails\nstart io.containerd.testing.v1.start_fails\n");
+	CHECK_CONTAINS(trace, "close io.containerd.testing.v1.start_fails\n");
+	free(trace);
+	rpc_server_close(srv, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rpc_server_free(srv);
+	CHECK(uv_loop_close(&loop) == 0);
+}
+
 static const struct test tests[] = {
 	{"parse_filename", test_parse_filename},
 	{"parse_duration", test_parse_duration},
@@ -1096,6 +1183,7 @@ static const struct test tests[] = {
 	{"config_default", test_config_default},
 	{"product_plugins", test_product_plugins},
 	{"file_trust", test_file_trust},
+	{"active", test_active},
 };
 
 static bool selected(const char *name, int argc, char **argv)
