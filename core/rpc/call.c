@@ -740,13 +740,16 @@ void call_local_input(struct rpc_call *call, const uint8_t *data, size_t len)
 	dispatch_input(call);
 }
 
-void call_local_detach(struct rpc_call *call)
+/* The client is gone (a stream closed, an in-process caller let go):
+ * nothing is sent or delivered any more, and a handler still working hears
+ * it through on_cancel. */
+static void client_gone(struct rpc_call *call)
 {
-	call->local_open = false;
-	buf_free(&call->out);
 	call->out_reserved = 0;
+	buf_free(&call->out);
 	stop_deadline(call);
 	buf_free(&call->in);
+	account_input(call);
 	if (call->waiting_on != NULL)
 		server_wake_soon(call->waiting_on);   /* it hears that the call is over */
 	if (!call->finished && !call->cancelled) {
@@ -754,6 +757,12 @@ void call_local_detach(struct rpc_call *call)
 		if (call->dispatched && call->method->on_cancel != NULL)
 			call->method->on_cancel(call);
 	}
+}
+
+void call_local_detach(struct rpc_call *call)
+{
+	call->local_open = false;
+	client_gone(call);
 }
 
 uint8_t *rpc_call_take_bytes(struct rpc_call *call, const ProtobufCBinaryData *field, size_t *len)
@@ -824,20 +833,9 @@ void call_on_stream_close(struct rpc_call *call)
 	struct rpc_conn *c = call->conn;
 	list_del(&call->node);
 	c->n_calls--;
-	out_count(call, 0, buf_avail(&call->out) + call->out_reserved);   /* nothing is sent any more */
-	call->out_reserved = 0;
-	buf_free(&call->out);
+	out_count(call, 0, buf_avail(&call->out) + call->out_reserved);   /* uncounted: nothing is sent any more */
 	call->conn = NULL;
-	stop_deadline(call);
-	buf_free(&call->in);   /* nor delivered */
-	account_input(call);
-	if (call->waiting_on != NULL)
-		server_wake_soon(call->waiting_on);   /* it hears that the call is over */
-	if (!call->finished && !call->cancelled) {
-		call->cancelled = true;
-		if (call->dispatched && call->method->on_cancel != NULL)
-			call->method->on_cancel(call);
-	}
+	client_gone(call);
 	if (call->refs - (call->deadline_closing ? 1 : 0) > 1 && call->owner != NULL) {
 		/* a handler still holds it */
 		list_add_tail(&c->orphans, &call->node);
