@@ -2,7 +2,6 @@
  * and in-process calls (call.h) on the rpc server's own in-process calls
  * (core/rpc/local.c). Each call a plugin makes is tracked on its record,
  * so that none can call back into a plugin that has been closed. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,17 +19,12 @@ struct host_call {
 	struct list node;   /* in p->calls */
 };
 
-static bool on_loop(const struct registry *reg)
-{
-	return pthread_equal(pthread_self(), reg->loop_thread);
-}
-
 int host_loop(const struct ucd_init_ctx *ic, void **loop, struct ucd_error **err)
 {
 	if (ic == NULL || loop == NULL)
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "loop: init context and result pointer are required");
 	struct registry_plugin *p = registry_ctx_plugin(ic);
-	if (!on_loop(p->reg))
+	if (!registry_on_loop(p->reg))
 		return error_set(err, UCD_FAILED_PRECONDITION, 0, "loop: plugin `%s` called it off the loop thread",
 		                 ic->uri);
 	if (!UCD_PLUGIN_DESC_HAS(p->desc, libuv_major) || p->desc->libuv_major == 0)
@@ -73,7 +67,7 @@ struct ucd_call *host_call_start(const struct ucd_init_ctx *ic, const char *meth
 	}
 	struct registry_plugin *p = registry_ctx_plugin(ic);
 	struct registry *reg = p->reg;
-	if (!on_loop(reg)) {
+	if (!registry_on_loop(reg)) {
 		error_set(err, UCD_FAILED_PRECONDITION, 0, "call_start(`%s`): plugin `%s` called it off the loop thread",
 		          method, ic->uri);
 		return NULL;
@@ -112,7 +106,7 @@ static int call_of(struct ucd_call *call, const char *what, struct host_call **h
 	*hc = (struct host_call *)call;
 	if (*hc == NULL)
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "%s: no call given", what);
-	if (!on_loop((*hc)->p->reg))
+	if (!registry_on_loop((*hc)->p->reg))
 		return error_set(err, UCD_FAILED_PRECONDITION, 0, "%s: plugin `%s` called it off the loop thread", what,
 		                 (*hc)->p->uri);
 	return 0;

@@ -119,4 +119,13 @@ void host_fill(struct ucd_host *h)
 	h->call_send = host_call_send;
 	h->call_close_send = host_call_close_send;
 	h->call_cancel = host_call_cancel;
+	h->service_register = host_service_register;
+	h->server_call_send = host_server_call_send;
+	h->server_call_finish = host_server_call_finish;
+	h->server_call_metadata = host_server_call_metadata;
+	h->server_call_ref = host_server_call_ref;
+	h->server_call_unref = host_server_call_unref;
+	h->server_call_done = host_server_call_done;
+	h->server_call_set_data = host_server_call_set_data;
+	h->server_call_data = host_server_call_data;
 }

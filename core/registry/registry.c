@@ -110,6 +110,7 @@ void registry_free(struct registry *reg)
 	for (size_t i = 0; i < reg->all.n; i++) {
 		struct registry_plugin *p = reg->all.v[i];
 		clear_meta(p);
+		services_free(p);
 		ptrvec_free_all(&p->requires);
 		free(p->uri);
 		free(p->type);
@@ -646,10 +647,33 @@ int registry_check_required(const struct registry *reg, struct ucd_error **err)
 
 /* ---- after init: serving, stopping ---- */
 
+/* Serves the plugin's own services, or turns it to `error` on a clash. */
+static void serve(struct registry_plugin *p, struct rpc_server *server)
+{
+	char *msg = NULL;
+	if (services_serve(p, server, &msg) < 0) {
+		set_status(p, REGISTRY_ERROR, UCD_ALREADY_EXISTS, msg);
+		free(msg);
+		return;
+	}
+	char names[1024];
+	if (*services_names(p, names, sizeof names)) {
+		/* introspection (`ctr plugins ls -d`) shows what it serves */
+		ptrvec_push(&p->exports, xstrdup("services"));
+		ptrvec_push(&p->exports, xstrdup(names));
+	}
+}
+
 void registry_start(struct registry *reg, struct rpc_server *server)
 {
 	reg->server = server;
 	reg->started = true;
+	/* Every service first, then the hooks: a hook may call any of them. */
+	for (size_t i = 0; i < reg->inited.n; i++) {
+		struct registry_plugin *p = reg->inited.v[i];
+		if (p->status == REGISTRY_OK)
+			serve(p, server);
+	}
 	for (size_t i = 0; i < reg->inited.n; i++) {
 		struct registry_plugin *p = reg->inited.v[i];
 		if (p->status != REGISTRY_OK || !UCD_PLUGIN_DESC_HAS(p->desc, start) || p->desc->start == NULL)
@@ -664,6 +688,7 @@ void registry_start(struct registry *reg, struct rpc_server *server)
 		                                      : xasprintf("start failed with code %d (%s) without a message",
 		                                                  -r, error_code_name(-r));
 		set_status(p, REGISTRY_ERROR, e != NULL ? e->code : -r, m);
+		services_withdraw(p, server);
 		free(m);
 		error_free(e);
 	}
@@ -685,8 +710,10 @@ void registry_stop(struct registry *reg)
 
 void registry_unserve(struct registry *reg)
 {
-	for (size_t i = 0; i < reg->inited.n; i++)
+	for (size_t i = 0; i < reg->inited.n; i++) {
 		calls_cancel_all(reg->inited.v[i]);
+		services_withdraw(reg->inited.v[i], reg->server);
+	}
 	reg->server = NULL;
 }
 
@@ -748,7 +775,7 @@ int registry_host_get_plugin(const struct ucd_host *host, const char *type, cons
 	return 0;
 }
 
-static int during_init(const struct ucd_init_ctx *ic, const char *what, struct ucd_error **err)
+int registry_during_init(const struct ucd_init_ctx *ic, const char *what, struct ucd_error **err)
 {
 	if (ic == NULL)
 		return error_set(err, UCD_INVALID_ARGUMENT, 0, "%s: no init context given", what);
@@ -762,7 +789,7 @@ static int during_init(const struct ucd_init_ctx *ic, const char *what, struct u
 int registry_host_export_set(const struct ucd_init_ctx *ic, const char *key, const char *value,
                              struct ucd_error **err)
 {
-	int r = during_init(ic, "export_set", err);
+	int r = registry_during_init(ic, "export_set", err);
 	if (r < 0)
 		return r;
 	if (key == NULL || value == NULL || key[0] == '\0')
@@ -782,7 +809,7 @@ int registry_host_export_set(const struct ucd_init_ctx *ic, const char *key, con
 
 int registry_host_capability_add(const struct ucd_init_ctx *ic, const char *capability, struct ucd_error **err)
 {
-	int r = during_init(ic, "capability_add", err);
+	int r = registry_during_init(ic, "capability_add", err);
 	if (r < 0)
 		return r;
 	if (capability == NULL || capability[0] == '\0')
@@ -796,7 +823,7 @@ int registry_host_capability_add(const struct ucd_init_ctx *ic, const char *capa
 int registry_host_platform_add(const struct ucd_init_ctx *ic, const char *os, const char *architecture,
                                const char *variant, struct ucd_error **err)
 {
-	int r = during_init(ic, "platform_add", err);
+	int r = registry_during_init(ic, "platform_add", err);
 	if (r < 0)
 		return r;
 	if (os == NULL || architecture == NULL || os[0] == '\0' || architecture[0] == '\0')

@@ -57,6 +57,7 @@ struct registry_plugin {
 	const void *ops;
 	char *root, *state;
 	struct list calls;             /* its in-process calls open (calls.c) */
+	struct ptrvec services;        /* struct plugin_service *, its own gRPC services (services.c) */
 	bool closed;                   /* close() has run */
 	/* scratch for ordering */
 	int tj_index, tj_low, scc;
@@ -80,6 +81,11 @@ struct registry {
 	struct rpc_server *server;
 	bool started, stopping;
 };
+
+static inline bool registry_on_loop(const struct registry *reg)
+{
+	return pthread_equal(pthread_self(), reg->loop_thread);
+}
 
 /* The record of the plugin an init context belongs to (its first member). */
 static inline struct registry_plugin *registry_ctx_plugin(const struct ucd_init_ctx *ic)
@@ -146,7 +152,32 @@ int host_call_cancel(struct ucd_call *call, struct ucd_error **err);
  * close(): no callback may reach a plugin that is gone). */
 void calls_cancel_all(struct registry_plugin *p);
 
+/* ---- services.c ---- */
+
+int host_service_register(const struct ucd_init_ctx *ic, const struct ucd_service *svc, void *self,
+                          struct ucd_error **err);
+int host_server_call_send(struct ucd_server_call *call, const void *data, size_t len, struct ucd_error **err);
+int host_server_call_finish(struct ucd_server_call *call, int code, const char *message, struct ucd_error **err);
+const char *host_server_call_metadata(struct ucd_server_call *call, const char *name);
+int host_server_call_ref(struct ucd_server_call *call, struct ucd_error **err);
+int host_server_call_unref(struct ucd_server_call *call, struct ucd_error **err);
+int host_server_call_done(struct ucd_server_call *call);
+void host_server_call_set_data(struct ucd_server_call *call, void *data);
+void *host_server_call_data(struct ucd_server_call *call);
+/* Puts the plugin's services on `server`, all or none: -1 and *msg
+ * (malloc'd: who serves which already) when one of them is served. */
+int services_serve(struct registry_plugin *p, struct rpc_server *server, char **msg);
+/* Takes them off again (server NULL: only forgets they were served). */
+void services_withdraw(struct registry_plugin *p, struct rpc_server *server);
+/* The names of those served, comma-separated, into buf. */
+const char *services_names(const struct registry_plugin *p, char *buf, size_t n);
+void services_free(struct registry_plugin *p);
+
 /* ---- registry.c, called by host.c ---- */
+
+/* 0 when called during the plugin's own init on the loop thread, else
+ * -UCD_FAILED_PRECONDITION naming `what`. */
+int registry_during_init(const struct ucd_init_ctx *ic, const char *what, struct ucd_error **err);
 
 int registry_host_get_plugin(const struct ucd_host *host, const char *type, const char *id, void **self,
                              const void **ops, struct ucd_error **err);

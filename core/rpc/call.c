@@ -210,11 +210,35 @@ static void out_count(struct rpc_call *call, size_t added, size_t taken)
 		server_wake_soon(c->srv);
 }
 
+/* Frames one message of `size` bytes into the call's output: `msg` packed,
+ * or `bytes` as they are. */
+static void send_message(struct rpc_call *call, size_t size, const ProtobufCMessage *msg, const uint8_t *bytes);
+
 void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
 {
 	if (call_is_done(call))
 		return;
-	size_t size = protobuf_c_message_get_packed_size(msg);
+	send_message(call, protobuf_c_message_get_packed_size(msg), msg, NULL);
+}
+
+void rpc_call_send_bytes(struct rpc_call *call, const uint8_t *data, size_t len)
+{
+	if (call_is_done(call))
+		return;
+	send_message(call, len, NULL, data);
+}
+
+static void pack_into(uint8_t *p, size_t size, const ProtobufCMessage *msg, const uint8_t *bytes)
+{
+	frame_header(p, (uint32_t)size);
+	if (msg != NULL)
+		protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
+	else if (size > 0)
+		memcpy(p + GRPC_FRAME_HEADER, bytes, size);
+}
+
+static void send_message(struct rpc_call *call, size_t size, const ProtobufCMessage *msg, const uint8_t *bytes)
+{
 	struct rpc_server *s = call->srv;
 	if (size > s->max_send || size > UINT32_MAX) {
 		rpc_call_finish(call, UCD_RESOURCE_EXHAUSTED,
@@ -225,9 +249,7 @@ void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
 	if (call->local) {
 		/* In-process: the caller takes what was sent on the next turn,
 		 * so nothing is counted against the send budget. */
-		uint8_t *p = buf_reserve(&call->out, n);
-		frame_header(p, (uint32_t)size);
-		protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
+		pack_into(buf_reserve(&call->out, n), size, msg, bytes);
 		call->out.len += n;
 		call->out_reserved = 0;
 		local_ready(call);
@@ -247,9 +269,7 @@ void rpc_call_send(struct rpc_call *call, const ProtobufCMessage *msg)
 				s->max_out, c->out_buffered, s->max_conn_out);
 		return;
 	}
-	uint8_t *p = buf_reserve(&call->out, n);
-	frame_header(p, (uint32_t)size);
-	protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
+	pack_into(buf_reserve(&call->out, n), size, msg, bytes);
 	call->out.len += n;
 	call->out_reserved -= reserved;
 	out_count(call, n - reserved, 0);
@@ -633,6 +653,25 @@ static void dispatch_input(struct rpc_call *call)
 		if (call->n_received > 0 && (m->kind == RPC_UNARY || m->kind == RPC_SERVER_STREAMING)) {
 			refuse_input(call, UCD_INTERNAL, "grpc: more than one request message for a unary request");
 			goto drop_input;
+		}
+		if (m->input == NULL) {
+			/* A method that takes its messages undecoded (a plugin's
+			 * service): a copy of its own, as the handler may feed
+			 * more input to this very call before it returns. */
+			uint8_t *copy = xmalloc(n ? n : 1);
+			memcpy(copy, msg, n);
+			frame_consume(&call->in, n);
+			call->n_received++;
+			rpc_call_ref(call);
+			m->on_bytes(call, copy, n);
+			free(copy);
+			if (call->refs == 1 && !call_attached(call)) {
+				call->in_dispatch = false;
+				rpc_call_unref(call);   /* the last reference: the call goes */
+				return;
+			}
+			rpc_call_unref(call);
+			continue;
 		}
 		struct decode_budget db = {.limit = decode_limit(call->srv)};
 		ProtobufCAllocator alloc = {.alloc = decode_alloc, .free = decode_free, .allocator_data = &db};

@@ -33,7 +33,10 @@ enum rpc_kind {
 struct rpc_method {
 	const char *path;                          /* "/containerd.services.version.v1.Version/Version" */
 	enum rpc_kind kind;
-	const ProtobufCMessageDescriptor *input;   /* request type, decoded before on_message */
+	/* Request type, decoded before on_message; NULL for a method that
+	 * takes its request messages undecoded, through on_bytes (a plugin's
+	 * service, whose types the daemon does not know). */
+	const ProtobufCMessageDescriptor *input;
 	/* True if the call needs the `containerd-namespace` header: a call without
 	 * one fails with containerd's FailedPrecondition "namespace is required"
 	 * before the handler runs, one with an invalid name with InvalidArgument. */
@@ -41,6 +44,9 @@ struct rpc_method {
 	/* Each request message, decoded. Unary and server-streaming methods get
 	 * exactly one. `msg` is freed when the handler returns: copy what you keep. */
 	void (*on_message)(struct rpc_call *call, const ProtobufCMessage *msg);
+	/* With input NULL: each request message as it came, borrowed until it
+	 * returns. The receive limits apply as to decoded messages. */
+	void (*on_bytes)(struct rpc_call *call, const uint8_t *data, size_t len);
 	/* Optional: the client has finished sending (client/bidi streaming). */
 	void (*on_half_close)(struct rpc_call *call);
 	/* Optional: the call ended before the handler finished it (client reset,
@@ -101,8 +107,13 @@ struct rpc_server_opts {
  * socket another live server accepts on makes this fail with a message
  * saying so (FAILED_PRECONDITION). */
 struct rpc_server *rpc_server_new(uv_loop_t *loop, const struct rpc_server_opts *opts, struct ucd_error **err);
-/* The methods table must outlive the server. */
+/* The methods table must outlive the server (calls keep pointers into it
+ * after it is unregistered). */
 void rpc_server_register(struct rpc_server *s, const struct rpc_method *methods, size_t n);
+/* Stops serving every method of `service` ("runtime.v1.RuntimeService"):
+ * new calls get UNIMPLEMENTED ("unknown service"), calls in progress go
+ * on. Returns how many methods went. */
+size_t rpc_server_unregister(struct rpc_server *s, const char *service);
 bool rpc_server_has_service(const struct rpc_server *s, const char *service);  /* "containerd.services.version.v1.Version" */
 /* Starts accepting connections. */
 int rpc_server_start(struct rpc_server *s, struct ucd_error **err);
@@ -198,6 +209,9 @@ bool rpc_call_reserve_send(struct rpc_call *call, size_t ahead, size_t more);
  * call is already done: the caller ends its work itself. */
 bool rpc_call_when_can_send(struct rpc_call *call, size_t ahead, size_t more,
 			    void (*fn)(struct rpc_call *call, void *arg), void *arg);
+/* Queues one response message already encoded (len bytes), as
+ * rpc_call_send does. */
+void rpc_call_send_bytes(struct rpc_call *call, const uint8_t *data, size_t len);
 /* Ends the call with a status; message is printf-style (may be NULL for OK). */
 void rpc_call_finish(struct rpc_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* rpc_call_send(msg) then rpc_call_finish(UCD_OK). */

@@ -186,15 +186,28 @@ const struct rpc_method *server_find_method(const struct rpc_server *s, const ch
 	return m ? *m : NULL;
 }
 
+static bool in_service(const char *path, const char *service, size_t n)
+{
+	return path[0] == '/' && strncmp(path + 1, service, n) == 0 && path[n + 1] == '/';
+}
+
 bool rpc_server_has_service(const struct rpc_server *s, const char *service)
 {
 	size_t n = strlen(service);
-	for (size_t i = 0; i < s->n_methods; i++) {
-		const char *p = s->methods[i]->path;
-		if (p[0] == '/' && strncmp(p + 1, service, n) == 0 && p[n + 1] == '/')
+	for (size_t i = 0; i < s->n_methods; i++)
+		if (in_service(s->methods[i]->path, service, n))
 			return true;
-	}
 	return false;
+}
+
+size_t rpc_server_unregister(struct rpc_server *s, const char *service)
+{
+	size_t n = strlen(service), kept = 0, before = s->n_methods;
+	for (size_t i = 0; i < s->n_methods; i++)
+		if (!in_service(s->methods[i]->path, service, n))
+			s->methods[kept++] = s->methods[i];   /* still sorted */
+	s->n_methods = kept;
+	return before - kept;
 }
 
 size_t rpc_server_connections(const struct rpc_server *s) { return s->n_conns; }

@@ -227,6 +227,77 @@ def _():
     eq(notes("close"), ["closed"], "close")
 
 
+@h.test("a plugin's own gRPC service (ABI 1.3): served on the socket like the daemon's, clashes refused")
+def _():
+    """served.c serves ucd.test.Plugin (plain bytes for messages); twin
+    registers the same name and clash containerd's Version service: both
+    turn to `error` naming who serves it. A gRPC client gets the plugin's
+    answers and the statuses and texts of grpc-go; the caller plugin reaches
+    the service in-process."""
+    import grpc
+    pdir = os.path.join(h.tmp, "plugins-served")
+    os.makedirs(pdir, exist_ok=True)
+    for name in ("served", "twin", "clash", "caller"):
+        shutil.copy(fixture("active", name), pdir)
+    p = h.daemon("served", plugin_dir=pdir)
+    p.start(extra='[plugins."io.containerd.testing.v1.clash"]\n  daemon_service = true\n')
+    try:
+        rows = plugin_rows(p.ctr("plugins", "ls").stdout)
+        t = "io.containerd.testing.v1"
+        eq(rows.get((t, "served")), "ok", "served")
+        eq(rows.get((t, "twin")), "error", "twin")
+        eq(rows.get((t, "clash")), "error", "clash")
+        blocks = detail_blocks(p.ctr("plugins", "ls", "-d").stdout)
+
+        def block(id_):
+            b = [x for x in blocks if re.search(r"ID:\s+%s\b" % id_, x)]
+            check(b, "no detailed block for " + id_)
+            return b[0]
+        contains(block("twin"), "service `ucd.test.Plugin` is already served by plugin "
+                 "`io.containerd.testing.v1.served`", "twin block")
+        contains(block("clash"), "service `containerd.services.version.v1.Version` is already served by the "
+                 "daemon", "clash block")
+        contains(block("served"), "ucd.test.Plugin", "served block lists its service")
+        eq(server_section(p.ctr("version").stdout)["Version"] != "", True, "the daemon's Version still answers")
+
+        ch = grpc.insecure_channel("unix:" + p.sock)
+        try:
+            def unary(m, req, md=(), timeout=10):
+                return ch.unary_unary("/ucd.test.Plugin/" + m)(req, metadata=md, timeout=timeout)
+
+            def status(fn):
+                try:
+                    fn()
+                except grpc.RpcError as e:
+                    return e.code(), e.details()
+                raise Failure("the call succeeded")
+            eq(unary("Unary", b"hello"), b"hello", "Unary")
+            eq(status(lambda: unary("Unary", b"fail")), (grpc.StatusCode.NOT_FOUND, "asked to fail"), "fail")
+            eq(status(lambda: unary("Nope", b"")),
+               (grpc.StatusCode.UNIMPLEMENTED, "unknown method Nope for service ucd.test.Plugin"), "no method")
+            eq(status(lambda: unary("Namespaced", b"x")),
+               (grpc.StatusCode.FAILED_PRECONDITION, "namespace is required: failed precondition"), "no namespace")
+            eq(unary("Namespaced", b"x", md=(("containerd-namespace", "k8s.io"),)), b"x", "namespaced")
+            eq(unary("Metadata", b"containerd-namespace", md=(("containerd-namespace", "abc"),)), b"abc", "metadata")
+            eq(list(ch.unary_stream("/ucd.test.Plugin/Stream")(b"3", timeout=10)), [b"0", b"1", b"2"], "Stream")
+            eq(ch.stream_unary("/ucd.test.Plugin/Collect")(iter([b"a", b"b", b"c"]), timeout=10), b"a,b,c",
+               "Collect")
+            eq(unary("Later", b""), b"late", "Later")
+            eq(status(lambda: unary("Later", b"", timeout=0.05))[0], grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")
+            wait_until(lambda: unary("Cancelled", b"") == b"1", what="the plugin heard of the cancelled call")
+            # over the daemon's limits as for its own services
+            big = b"x" * (17 << 20)
+            eq(status(lambda: unary("Unary", big))[0], grpc.StatusCode.RESOURCE_EXHAUSTED, "oversized request")
+        finally:
+            ch.close()
+        notes = lambda name, ext="txt": read_notes(p.state, name, ext)  # noqa: E731
+        wait_until(lambda: notes("plugin_svc"), what="the caller's in-process call")
+        eq(notes("plugin_svc"), ["0 "], "in-process call of a plugin's service")
+        eq(notes("plugin_svc", "resp"), [b"ping".hex()], "its answer")
+    finally:
+        p.stop()
+
+
 @h.test("ctr plugins ls: a world-writable .so, a .so of nobody's and a group-writable plugin directory are refused")
 def _():
     """As sshd refuses key files others can change: the daemon runs no code

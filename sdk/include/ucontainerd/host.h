@@ -40,6 +40,7 @@
 #include <ucontainerd/call.h>
 #include <ucontainerd/error.h>
 #include <ucontainerd/plugin.h>
+#include <ucontainerd/service.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -203,6 +204,42 @@ struct ucd_host {
 	 * hears nothing more of them, and frees in close() what their `arg`
 	 * holds. */
 	int (*call_cancel)(struct ucd_call *call, struct ucd_error **err);
+
+	/* during init (ABI 1.3). Serves `svc` (service.h; static storage: it
+	 * is read until the daemon exits) on the daemon's socket and
+	 * in-process, from the start() hooks on; its handlers get `self`.
+	 * Fails with UCD_INVALID_ARGUMENT for a malformed service (a name or
+	 * method name of other characters, a method without on_message, an
+	 * unknown kind, two methods of one name) and UCD_ALREADY_EXISTS when
+	 * this plugin registered that name already. A clash with a service
+	 * served by the daemon or an earlier plugin shows when the daemon
+	 * starts serving: see service.h. */
+	int (*service_register)(const struct ucd_init_ctx *ic, const struct ucd_service *svc, void *self,
+	                        struct ucd_error **err);
+	/* loop thread (ABI 1.3), inside a handler or while holding a
+	 * reference. Queues one response message (protobuf bytes, copied). A
+	 * message over max_send_message_size, or one for which the client
+	 * leaves no room, ends the call with UCD_RESOURCE_EXHAUSTED (check
+	 * server_call_done after sending). */
+	int (*server_call_send)(struct ucd_server_call *call, const void *data, size_t len, struct ucd_error **err);
+	/* loop thread (ABI 1.3). Ends the call with a status: code (enum
+	 * ucd_code) and message (NULL or "" for none); exactly once. */
+	int (*server_call_finish)(struct ucd_server_call *call, int code, const char *message, struct ucd_error **err);
+	/* loop thread (ABI 1.3). A request metadata value by lower-case name
+	 * ("containerd-namespace", "containerd-lease", "authorization"), or
+	 * NULL; valid as long as the call. NULL off the loop thread. */
+	const char *(*server_call_metadata)(struct ucd_server_call *call, const char *name);
+	/* loop thread (ABI 1.3). Keep the call beyond the callback that gave
+	 * it, and let it go. */
+	int (*server_call_ref)(struct ucd_server_call *call, struct ucd_error **err);
+	int (*server_call_unref)(struct ucd_server_call *call, struct ucd_error **err);
+	/* loop thread (ABI 1.3). Nonzero once the call was finished or
+	 * cancelled: nothing more reaches its client. */
+	int (*server_call_done)(struct ucd_server_call *call);
+	/* loop thread (ABI 1.3). The plugin's own per-call state (a client
+	 * stream's accumulator); NULL until set. */
+	void (*server_call_set_data)(struct ucd_server_call *call, void *data);
+	void *(*server_call_data)(struct ucd_server_call *call);
 };
 
 /* True when the daemon's table has member `m` (see the top of this file). */

@@ -2,8 +2,9 @@
  * test_streaming.py drives over the socket: every call kind, the statuses
  * a gRPC client would get (texts included), deadlines, cancellation from
  * either side, input held by the handler, server streams paced with
- * rpc_call_when_can_send, a caller that sends from its own callback, and
- * the server closing under calls. The server is never started: in-process
+ * rpc_call_when_can_send, a caller that sends from its own callback,
+ * methods that take and give bytes undecoded (a plugin's service) and
+ * their unregistering, and the server closing under calls. The server is never started: in-process
  * calls need no socket. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,22 @@ static void paced(struct rpc_call *call, const ProtobufCMessage *msg)
 	p->left = atoi(r->topic);
 	paced_next(call, p);
 }
+
+/* Raw (on its own service): takes its request undecoded, answers with it
+ * reversed, already encoded */
+static void raw(struct rpc_call *call, const uint8_t *data, size_t len)
+{
+	uint8_t *rev = xmalloc(len ? len : 1);
+	for (size_t i = 0; i < len; i++)
+		rev[i] = data[len - 1 - i];
+	rpc_call_send_bytes(call, rev, len);
+	rpc_call_finish(call, UCD_OK, NULL);
+	free(rev);
+}
+
+static const struct rpc_method raw_methods[] = {
+	{.path = "/ucd.test.Raw/Reverse", .kind = RPC_UNARY, .input = NULL, .on_bytes = raw},
+};
 
 static const struct rpc_method extra[] = {
 	{RPC_METHOD(SVC "Big", RPC_UNARY, &containerd__services__events__v1__publish_request__descriptor, false, big)},
@@ -355,6 +372,46 @@ static void test_streams(void)
 	free(r);
 }
 
+static void on_raw(void *arg, const uint8_t *data, size_t len)
+{
+	struct rec *r = arg;
+	snprintf(r->got[r->messages++], sizeof r->got[0], "%.*s", (int)len, (const char *)data);
+}
+
+static void test_raw(void)
+{
+	static const struct rpc_local_ops raw_ops = {on_raw, on_finish};
+	struct rec *r = xcalloc(1, sizeof *r);
+	r->call = rpc_local_unary(server, "/ucd.test.Raw/Reverse", NULL, 0, 0, "abc\xff", 4, &raw_ops, r);
+	spin_until(&r->finished, 2000);
+	CHECK(r->code == UCD_OK && r->messages == 1);
+	CHECK_STR(r->got[0], "\xff" "cba");   /* bytes as they are: not decoded */
+	free(r);
+
+	r = xcalloc(1, sizeof *r);
+	uint8_t *huge = xcalloc(1, MAX_RECV + 1);
+	r->call = rpc_local_unary(server, "/ucd.test.Raw/Reverse", NULL, 0, 0, huge, MAX_RECV + 1, &raw_ops, r);
+	free(huge);
+	spin_until(&r->finished, 2000);
+	CHECK(r->code == UCD_RESOURCE_EXHAUSTED && r->messages == 0);
+	free(r);
+
+	CHECK(rpc_server_unregister(server, "ucd.test.Raw") == 1);
+	CHECK(!rpc_server_has_service(server, "ucd.test.Raw"));
+	CHECK(rpc_server_has_service(server, "ucd.test.Echo"));
+	r = xcalloc(1, sizeof *r);
+	r->call = rpc_local_unary(server, "/ucd.test.Raw/Reverse", NULL, 0, 0, "abc", 3, &raw_ops, r);
+	spin_until(&r->finished, 2000);
+	CHECK(r->code == UCD_UNIMPLEMENTED);
+	CHECK_STR(r->msg, "unknown service ucd.test.Raw");
+	free(r);
+	/* the rest of the table is still found */
+	r = unary(SVC "Unary", "still", NULL, 0, 0);
+	spin_until(&r->finished, 2000);
+	CHECK(r->code == UCD_OK);
+	free(r);
+}
+
 static void test_cancel(void)
 {
 	int before = echo_cancelled;
@@ -477,11 +534,13 @@ int main(void)
 	CHECK(server != NULL);
 	rpc_server_register(server, echo_methods, echo_n_methods);
 	rpc_server_register(server, extra, ARRAY_LEN(extra));
+	rpc_server_register(server, raw_methods, ARRAY_LEN(raw_methods));
 
 	test_unary();
 	test_routing();
 	test_input_errors();
 	test_streams();
+	test_raw();
 	test_cancel();
 	test_nested();
 	CHECK(rpc_server_local_calls(server) == 0);
