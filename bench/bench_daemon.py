@@ -17,7 +17,7 @@ import time
 
 
 class BenchDaemon:
-    def __init__(self, kind, binary, base, ctr_bin="ctr", extra_config=""):
+    def __init__(self, kind, binary, base, ctr_bin="ctr", extra_config="", top_config=""):
         self.kind = kind  # "ucd" or "ctd"
         self.name = "ucontainerd" if kind == "ucd" else "containerd"
         self.ctr_bin = ctr_bin
@@ -25,8 +25,9 @@ class BenchDaemon:
         self.sock = os.path.join(self.dir, "d.sock")
         cfg = os.path.join(self.dir, "config.toml")
         with open(cfg, "w") as f:
-            f.write('version = 2\nroot = "%s/root"\nstate = "%s/state"\n\n[grpc]\n  address = "%s"\n'
-                    % (self.dir, self.dir, self.sock))
+            # top_config: top-level keys (before the first table)
+            f.write('version = 2\nroot = "%s/root"\nstate = "%s/state"\n%s\n[grpc]\n  address = "%s"\n'
+                    % (self.dir, self.dir, top_config, self.sock))
             f.write(extra_config)
         self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
         self.proc = subprocess.Popen([binary, "--config", cfg], stdout=self.logf, stderr=subprocess.STDOUT,

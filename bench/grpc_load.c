@@ -21,7 +21,7 @@
  *
  * PATH defaults to /containerd.services.version.v1.Version/Version; the
  * request is an empty protobuf message (gRPC frame 00 00000000) unless
- * -d HEX gives its bytes.
+ * -d HEX gives its bytes. -N NAMESPACE sends containerd-namespace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -235,6 +235,8 @@ static int conn_flush(struct conn *c)
 	return 0;
 }
 
+static const char *namespace_;   /* -N: the containerd-namespace header, or NULL */
+
 static int conn_start_call(struct conn *c)
 {
 	nghttp2_nv hdrs[] = {
@@ -246,8 +248,10 @@ static int conn_start_call(struct conn *c)
 		NV("content-type", "application/grpc"),
 		NV("te", "trailers"),
 		NV("user-agent", "grpc_load/1"),
+		NV("containerd-namespace", namespace_ ? namespace_ : ""),
 #undef NV
 	};
+	size_t nh = sizeof hdrs / sizeof hdrs[0] - (namespace_ ? 0 : 1);
 	nghttp2_data_provider prov = {.read_callback = read_body};
 	c->sent = 0;
 	c->grpc_status = -1;
@@ -255,7 +259,7 @@ static int conn_start_call(struct conn *c)
 	c->done = 0;
 	c->err[0] = 0;
 	c->t_start = now_ns();
-	int32_t id = nghttp2_submit_request(c->h2, NULL, hdrs, sizeof hdrs / sizeof hdrs[0], &prov, c);
+	int32_t id = nghttp2_submit_request(c->h2, NULL, hdrs, nh, &prov, c);
 	if (id < 0) {
 		snprintf(c->err, sizeof c->err, "submit: %s", nghttp2_strerror(id));
 		return -1;
@@ -612,7 +616,7 @@ static int hexval(int ch)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: grpc_load load  -s SOCK [-m PATH] [-d HEX] [-c CONNS] [-n CALLS] [-w WARMUP] [-p PID]\n"
+		"usage: grpc_load load  -s SOCK [-m PATH] [-d HEX] [-N NAMESPACE] [-c CONNS] [-n CALLS] [-w WARMUP] [-p PID]\n"
 		"       grpc_load spawn -s SOCK [-m PATH] [-t TIMEOUT_S] [-l LOGFILE] -- ARGV...\n"
 		"       grpc_load call  -s SOCK [-m PATH] [-d HEX]\n");
 	exit(2);
@@ -629,11 +633,12 @@ int main(int argc, char **argv)
 	const char *logfile = NULL, *hex = "";
 	int o;
 	optind = 2;
-	while ((o = getopt(argc, argv, "+s:m:d:c:n:w:p:t:l:")) != -1) {
+	while ((o = getopt(argc, argv, "+s:m:d:N:c:n:w:p:t:l:")) != -1) {
 		switch (o) {
 		case 's': sock_path = optarg; break;
 		case 'm': rpc_path = optarg; break;
 		case 'd': hex = optarg; break;
+		case 'N': namespace_ = optarg; break;
 		case 'c': nc = atoi(optarg); break;
 		case 'n': total = atol(optarg); break;
 		case 'w': warmup = atol(optarg); break;
