@@ -770,9 +770,9 @@ void call_local_input(struct rpc_call *call, const uint8_t *data, size_t len)
 {
 	if (!call->dispatched || call_is_done(call) || call->ignore_input)
 		return;
-	uint8_t *p = buf_reserve(&call->in, GRPC_FRAME_HEADER + len);
+	size_t body = len <= call->srv->max_recv ? len : 0;   /* an oversized one: its header only */
+	uint8_t *p = buf_reserve(&call->in, GRPC_FRAME_HEADER + body);
 	frame_header(p, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
-	size_t body = len <= call->srv->max_recv ? len : 0;
 	if (body > 0)
 		memcpy(p + GRPC_FRAME_HEADER, data, body);
 	call->in.len += GRPC_FRAME_HEADER + body;
