@@ -24,6 +24,8 @@ find_path(UCD_PROTOBUF_INCLUDE_DIR google/protobuf/any.proto
 # Known before any subdirectory is configured, so tests can use it wherever.
 set(UCD_PROTO_DESCRIPTOR_SET "${CMAKE_BINARY_DIR}/proto/ucontainerd.pb"
   CACHE INTERNAL "FileDescriptorSet of all ucontainerd protos (with imports)")
+set(UCD_CRI_PROTO_DESCRIPTOR_SET "${CMAKE_BINARY_DIR}/plugins/cri/cri.pb"
+  CACHE INTERNAL "FileDescriptorSet of the CRI plugin's protos (runtime.v1), for its tests")
 set(UCD_PROTO_GEN_DIR "${CMAKE_BINARY_DIR}/proto/gen"
   CACHE INTERNAL "Directory of the protoc-c output (include dir of ucd_proto)")
 
