@@ -74,19 +74,7 @@ static bool configured(void *arg, const char *uri)
 static int print_dump(struct config *cfg, const char *plugin_dir)
 {
 	config_write_core(stdout, cfg, false);
-	for (size_t i = 0; i < cfg->n_docs; i++) {
-		const struct toml_value *plugins = toml_get(cfg->docs[i], "plugins");
-		for (size_t j = 0; plugins && j < toml_table_len(plugins); j++) {
-			const char *uri = toml_table_key(plugins, j);
-			const char *file = NULL;
-			/* print each plugin once, from the file whose table wins */
-			if (config_plugin_table(cfg, uri, &file) != toml_table_value(plugins, j))
-				continue;
-			autofree char *prefix = xasprintf("plugins.\"%s\"", uri);
-			printf("\n# from %s", file);
-			config_write_table(stdout, prefix, toml_table_value(plugins, j));
-		}
-	}
+	config_write_plugin_tables(stdout, cfg, true);
 	struct ucd_error *err = NULL;
 	printf("\n# Installed plugins no file configures run on their defaults:\n");
 	if (registry_config_default_except(plugin_dir, stdout, configured, cfg, &err) < 0) {

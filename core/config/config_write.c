@@ -9,8 +9,13 @@
 
 void config_write_string(FILE *out, const char *s)
 {
+	config_write_stringn(out, s, strlen(s));
+}
+
+void config_write_stringn(FILE *out, const char *s, size_t len)
+{
 	fputc('"', out);
-	for (; *s; s++) {
+	for (const char *end = s + len; s < end; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
 			fprintf(out, "\\%c", c);
@@ -26,18 +31,23 @@ void config_write_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-/* A key bare when TOML allows it, quoted otherwise. */
-static void write_key(FILE *out, const char *k)
+/* Key i of table t, bare when TOML allows it, quoted otherwise, all its
+ * bytes: a key may hold U+0000 ("a\u0000b"), and two keys that differ only
+ * after it are two keys. */
+static void write_key(FILE *out, const struct toml_value *t, size_t i)
 {
-	bool bare = *k != 0;
-	for (const char *p = k; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		      *p == '_'))
+	size_t len;
+	const char *k = toml_table_keyn(t, i, &len);
+	bool bare = len > 0;
+	for (size_t j = 0; j < len; j++) {
+		char c = k[j];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
 			bare = false;
+	}
 	if (bare)
 		fputs(k, out);
 	else
-		config_write_string(out, k);
+		config_write_stringn(out, k, len);
 }
 
 static void write_datetime(FILE *out, const struct toml_value *v)
@@ -66,9 +76,12 @@ static void write_datetime(FILE *out, const struct toml_value *v)
 void config_write_value(FILE *out, const struct toml_value *v)
 {
 	switch (toml_type(v)) {
-	case TOML_STRING:
-		config_write_string(out, toml_string(v, NULL));
+	case TOML_STRING: {
+		size_t len;
+		const char *s = toml_string(v, &len);
+		config_write_stringn(out, s, len);
 		break;
+	}
 	case TOML_INTEGER:
 		fprintf(out, "%" PRId64, toml_integer(v));
 		break;
@@ -109,7 +122,7 @@ void config_write_value(FILE *out, const struct toml_value *v)
 		fputc('{', out);
 		for (size_t i = 0; i < toml_table_len(v); i++) {
 			fputs(i ? ", " : " ", out);
-			write_key(out, toml_table_key(v, i));
+			write_key(out, v, i);
 			fputs(" = ", out);
 			config_write_value(out, toml_table_value(v, i));
 		}
@@ -126,7 +139,7 @@ void config_write_table(FILE *out, const char *prefix, const struct toml_value *
 		if (toml_type(v) == TOML_TABLE)
 			continue;
 		fputs("  ", out);
-		write_key(out, toml_table_key(t, i));
+		write_key(out, t, i);
 		fputs(" = ", out);
 		config_write_value(out, v);
 		fputc('\n', out);
@@ -139,10 +152,33 @@ void config_write_table(FILE *out, const char *prefix, const struct toml_value *
 		FILE *m = open_memstream(&sub, &(size_t){0});
 		fputs(prefix, m);
 		fputc('.', m);
-		write_key(m, toml_table_key(t, i));
+		write_key(m, t, i);
 		fclose(m);
 		config_write_table(out, sub, v);
 		free(sub);
+	}
+}
+
+void config_write_plugin_tables(FILE *out, const struct config *cfg, bool sources)
+{
+	for (size_t i = 0; i < cfg->n_docs; i++) {
+		const struct toml_value *plugins = toml_get(cfg->docs[i], "plugins");
+		for (size_t j = 0; plugins && j < toml_table_len(plugins); j++) {
+			const char *file = NULL;
+			/* each plugin once, from the file whose table wins */
+			if (config_plugin_table(cfg, toml_table_key(plugins, j), &file) != toml_table_value(plugins, j))
+				continue;
+			char *prefix = NULL;
+			size_t plen;
+			FILE *p = open_memstream(&prefix, &plen);
+			fputs("plugins.", p);
+			write_key(p, plugins, j);   /* quoted and escaped as a key must be */
+			fclose(p);
+			if (sources)
+				fprintf(out, "\n# from %s", file);
+			config_write_table(out, prefix, toml_table_value(plugins, j));
+			free(prefix);
+		}
 	}
 }
 

@@ -178,22 +178,7 @@ static char *dump(const struct config *cfg, size_t *len)
 	char *text = NULL;
 	FILE *out = open_memstream(&text, len);
 	config_write_core(out, cfg, true);
-	for (size_t i = 0; i < cfg->n_docs; i++) {
-		const struct toml_value *plugins_t = toml_get(cfg->docs[i], "plugins");
-		for (size_t j = 0; plugins_t && j < toml_table_len(plugins_t); j++) {
-			const char *uri = toml_table_key(plugins_t, j);
-			if (config_plugin_table(cfg, uri, NULL) != toml_table_value(plugins_t, j))
-				continue;
-			char *prefix = NULL;
-			size_t plen;
-			FILE *p = open_memstream(&prefix, &plen);
-			fputs("plugins.", p);
-			config_write_string(p, uri);
-			fclose(p);
-			config_write_table(out, prefix, toml_table_value(plugins_t, j));
-			free(prefix);
-		}
-	}
+	config_write_plugin_tables(out, cfg, true);   /* what `ucontainerd config dump` prints */
 	fclose(out);
 	return text;
 }

@@ -89,6 +89,33 @@ int main(void)
 	CHECK(cfg.grpc.uid == 12 && cfg.grpc.max_recv_message_size == 1024);
 	config_fini(&cfg);
 
+	/* plugin tables written back (`config dump`) load again to the same
+	 * tables, whatever their keys hold: a quote, a backslash, a NUL (two
+	 * keys that differ only after it are two tables, as the fuzzer found:
+	 * the writer used to cut keys at the NUL and made them one) */
+	autofree char *odd = write_file("odd.toml",
+		"[plugins.\"we\\\"ird\\\\uri\"]\nk = \"v\\u0000w\"\n"
+		"[plugins.cio.\"key\\u0000one\"]\na = 1\n"
+		"[plugins.cio.\"key\\u0000two\"]\na = 2\n");
+	CHECK(load(&cfg, odd, &err) == 0);
+	m = open_memstream(&text, &len);
+	config_write_plugin_tables(m, &cfg, true);
+	fclose(m);
+	config_fini(&cfg);
+	autofree char *odd_again = write_file("odd-again.toml", text);
+	printf("# %s\n", strstr(text, "[plugins.\"we") ? "quoted" : text);
+	free(text);
+	CHECK(load(&cfg, odd_again, &err) == 0);
+	if (err)
+		printf("# %s\n", err->msg);
+	t = config_plugin_table(&cfg, "we\"ird\\uri", NULL);
+	size_t vlen = 0;
+	CHECK(t != NULL && toml_string(toml_get(t, "k"), &vlen) != NULL && vlen == 3);
+	t = config_plugin_table(&cfg, "cio", NULL);
+	CHECK(t != NULL && toml_table_len(t) == 2);
+	CHECK(t != NULL && toml_integer(toml_get(toml_getn(t, "key\0two", 7), "a")) == 2);
+	config_fini(&cfg);
+
 	/* the receive budget, the connection cap, the idle timeout (a duration, written back as one) */
 	autofree char *lim = write_file("limits.toml", "[grpc]\nmax_recv_buffer_size = 1000000\n"
 				       "max_conn_recv_buffer_size = 2000\nmax_connections = 0\nidle_timeout = \"1h30m\"\n"
