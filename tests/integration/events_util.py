@@ -6,6 +6,7 @@ private sentinel topic to the filters (filters are OR'ed) and publishes that
 topic until the sentinel comes back: from then on every event is seen.
 """
 import os
+import select
 import threading
 import time
 
@@ -96,3 +97,43 @@ class Subscription:
 
     def __exit__(self, *a):
         self.close()
+
+
+class CtrEvents:
+    """Debian's `ctr events` as a process, once its subscription is live.
+
+    ctr prints nothing until an event comes, so a test that starts it and
+    sleeps a moment may act before the daemon registered the subscription
+    (seen on a loaded machine under ASan: the /tasks/exit of a killed shim
+    never reached ctr). This publishes a sentinel topic in `ns` until ctr
+    prints it; output() stops ctr and returns everything it printed."""
+
+    def __init__(self, d, ns="default", timeout=30.0):
+        self.p = d.ctr_popen("events", ns=ns)
+        self.buf = b""
+        token = "/sync-" + os.urandom(6).hex()
+        fd = self.p.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        with d.client() as c:
+            # a type ctr knows (it skips events it cannot decode)
+            ev = c.msg("containerd.events.NamespaceCreate", name=token[1:]).SerializeToString()
+            any_msg = c.msg("google.protobuf.Any", type_url="containerd.events.NamespaceCreate", value=ev)
+            while token.encode() not in self.buf:
+                if time.monotonic() > deadline or self.p.poll() is not None:
+                    self.p.kill()
+                    self.p.wait()
+                    raise Failure("`ctr events` never printed its sentinel within %.0fs: %r" % (timeout, self.buf))
+                c.call("events/Publish", topic=token, event=any_msg, ns=ns)
+                end = time.monotonic() + 0.3
+                while time.monotonic() < end and token.encode() not in self.buf:
+                    r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+                    if r:
+                        chunk = os.read(fd, 65536)
+                        if not chunk:
+                            break
+                        self.buf += chunk
+
+    def output(self):
+        self.p.terminate()
+        rest = self.p.communicate(timeout=10)[0]
+        return (self.buf + rest).decode()

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Failure, Harness, check, contains, eq  # noqa: E402
 import images_util as iu  # noqa: E402
 import runtime_util as ru  # noqa: E402
+from events_util import CtrEvents  # noqa: E402
 
 h = Harness("tasks")
 h.require_ctr()
@@ -492,14 +493,12 @@ def suite(shim, d, extra):
 
     @h.test("%s: events: /tasks/create, start, exit and delete reach ctr events" % shim)
     def _():
-        p = d.ctr_popen("events", ns=NS)
-        time.sleep(0.3)
+        ev = CtrEvents(d, ns=NS)
         try:
             ctr(d, "run", "--rm", REF, "evented", "true")
             time.sleep(0.5)
         finally:
-            p.terminate()
-            out = p.communicate(timeout=10)[0].decode()
+            out = ev.output()
         for topic in ("/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"):
             contains(out, topic)
 
@@ -663,8 +662,7 @@ def suite(shim, d, extra):
         pid, _ = wait_status(d, "orphan", "RUNNING")
         shim_pid = ru.shim_of(d.sock, NS, "orphan")
         check(shim_pid is not None, "found the shim process")
-        p = d.ctr_popen("events", ns=NS)
-        time.sleep(0.3)
+        ev = CtrEvents(d, ns=NS)
         try:
             os.kill(shim_pid, signal.SIGKILL)
             deadline = time.monotonic() + 10
@@ -672,8 +670,7 @@ def suite(shim, d, extra):
                 time.sleep(0.05)
             time.sleep(0.3)
         finally:
-            p.terminate()
-            out = p.communicate(timeout=10)[0].decode()
+            out = ev.output()
         check("orphan" not in task_rows(d), "the task is gone from task ls")
         contains(out, "/tasks/exit")
         deadline = time.monotonic() + 5

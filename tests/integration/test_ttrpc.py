@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Harness, check, contains, eq, timestamp_now  # noqa: E402
 from ttrpc_client import REQUEST, TtrpcClient  # noqa: E402
+from events_util import CtrEvents  # noqa: E402
 
 h = Harness("ttrpc")
 d = h.daemon("main")
@@ -36,14 +37,12 @@ def forward_req(ns, topic, any_msg):
 
 def events_seen(action):
     """Runs action while `ctr events` listens; returns what it printed."""
-    p = d.ctr_popen("events")
-    time.sleep(0.3)
+    ev = CtrEvents(d)
     try:
         action()
         time.sleep(0.3)
     finally:
-        p.terminate()
-        out = p.communicate(timeout=10)[0].decode()
+        out = ev.output()
     return out
 
 
