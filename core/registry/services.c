@@ -187,8 +187,8 @@ const char *services_names(const struct registry_plugin *p, char *buf, size_t n)
 	buf[0] = 0;
 	for (size_t i = 0; i < p->services.n; i++) {
 		const struct plugin_service *ps = p->services.v[i];
-		if (ps->served)
-			len += (size_t)snprintf(buf + len, len < n ? n - len : 0, "%s%s", len ? "," : "", ps->name);
+		if (ps->served && len < n)   /* what does not fit is left out */
+			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "", ps->name);
 	}
 	return buf;
 }

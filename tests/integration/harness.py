@@ -83,6 +83,18 @@ def expect_code(code, fn, *args, **kwargs):
     raise Failure("expected %s, the call succeeded" % code.name)
 
 
+def call_status(fn, *args, **kwargs):
+    """Calls fn (reading a server stream to its end); it must raise
+    grpc.RpcError. Returns (code, details)."""
+    try:
+        r = fn(*args, **kwargs)
+        if hasattr(r, "__next__"):
+            list(r)
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    raise Failure("expected an error status, the call succeeded")
+
+
 def wait_until(fn, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     last = None

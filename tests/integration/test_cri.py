@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Client, Failure, Harness, Protos, Skip, check, contains, eq  # noqa: E402
+from harness import Client, Harness, Protos, call_status, check, contains, eq  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -25,14 +25,6 @@ IS = "/runtime.v1.ImageService/"
 
 d = h.daemon("main")
 d.start()
-
-
-def status_of(fn):
-    try:
-        fn()
-    except grpc.RpcError as e:
-        return e.code(), e.details()
-    raise Failure("the call succeeded")
 
 
 @h.test("ctr plugins ls: io.containerd.grpc.v1 cri ok, serving both runtime.v1 services")
@@ -77,12 +69,9 @@ def _():
                 if m.name in ("Version", "Status"):
                     continue
                 path = "/%s/%s" % (svc, m.name)
-                if m.server_streaming:
-                    got = status_of(lambda: list(c.call(path)))
-                else:
-                    got = status_of(lambda: c.call(path))
+                got = call_status(c.call, path)
                 eq(got, (grpc.StatusCode.UNIMPLEMENTED, "method %s not implemented" % m.name), path)
-        eq(status_of(lambda: c.channel.unary_unary(RS + "Nope")(b"", timeout=10)),
+        eq(call_status(lambda: c.channel.unary_unary(RS + "Nope")(b"", timeout=10)),
            (grpc.StatusCode.UNIMPLEMENTED, "unknown method Nope for service runtime.v1.RuntimeService"), "no method")
 
 
@@ -91,10 +80,10 @@ def _():
     with Client(cri, d.sock, ns=None) as c:
         for path, msg in ((RS + "Version", "runtime.v1.VersionRequest"),
                           (IS + "PullImage", "runtime.v1.PullImageRequest")):
-            eq(status_of(lambda: c.call(path, request=b"\xff\xff\xff")),
+            eq(call_status(lambda: c.call(path, request=b"\xff\xff\xff")),
                (grpc.StatusCode.INTERNAL, "grpc: error unmarshalling request: invalid %s message" % msg), path)
         # a request over the daemon's max_recv_message_size (16 MiB)
-        eq(status_of(lambda: c.call(IS + "PullImage", request=b"\x0a" + b"\xff" * (17 << 20)))[0],
+        eq(call_status(lambda: c.call(IS + "PullImage", request=b"\x0a" + b"\xff" * (17 << 20)))[0],
            grpc.StatusCode.RESOURCE_EXHAUSTED, "oversized")
         eq(c.call(RS + "Version").runtime_api_version, "v1", "still serving")
 
@@ -105,7 +94,7 @@ def _():
     p.start(extra='disabled_plugins = ["io.containerd.grpc.v1.cri"]\n', config=None)
     try:
         with Client(cri, p.sock, ns=None) as c:
-            eq(status_of(lambda: c.call(RS + "Version")),
+            eq(call_status(lambda: c.call(RS + "Version")),
                (grpc.StatusCode.UNIMPLEMENTED, "unknown service runtime.v1.RuntimeService"), "Version")
     finally:
         p.stop()

@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Failure, Harness, Skip, check, contains, eq, not_contains, wait_until  # noqa: E402
+from harness import Failure, Harness, Skip, call_status, check, contains, eq, not_contains, wait_until  # noqa: E402
 
 h = Harness("ctr")
 h.require_ctr()
@@ -264,18 +264,11 @@ def _():
         try:
             def unary(m, req, md=(), timeout=10):
                 return ch.unary_unary("/ucd.test.Plugin/" + m)(req, metadata=md, timeout=timeout)
-
-            def status(fn):
-                try:
-                    fn()
-                except grpc.RpcError as e:
-                    return e.code(), e.details()
-                raise Failure("the call succeeded")
             eq(unary("Unary", b"hello"), b"hello", "Unary")
-            eq(status(lambda: unary("Unary", b"fail")), (grpc.StatusCode.NOT_FOUND, "asked to fail"), "fail")
-            eq(status(lambda: unary("Nope", b"")),
+            eq(call_status(lambda: unary("Unary", b"fail")), (grpc.StatusCode.NOT_FOUND, "asked to fail"), "fail")
+            eq(call_status(lambda: unary("Nope", b"")),
                (grpc.StatusCode.UNIMPLEMENTED, "unknown method Nope for service ucd.test.Plugin"), "no method")
-            eq(status(lambda: unary("Namespaced", b"x")),
+            eq(call_status(lambda: unary("Namespaced", b"x")),
                (grpc.StatusCode.FAILED_PRECONDITION, "namespace is required: failed precondition"), "no namespace")
             eq(unary("Namespaced", b"x", md=(("containerd-namespace", "k8s.io"),)), b"x", "namespaced")
             eq(unary("Metadata", b"containerd-namespace", md=(("containerd-namespace", "abc"),)), b"abc", "metadata")
@@ -283,11 +276,11 @@ def _():
             eq(ch.stream_unary("/ucd.test.Plugin/Collect")(iter([b"a", b"b", b"c"]), timeout=10), b"a,b,c",
                "Collect")
             eq(unary("Later", b""), b"late", "Later")
-            eq(status(lambda: unary("Later", b"", timeout=0.05))[0], grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")
+            eq(call_status(lambda: unary("Later", b"", timeout=0.05))[0], grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")
             wait_until(lambda: unary("Cancelled", b"") == b"1", what="the plugin heard of the cancelled call")
             # over the daemon's limits as for its own services
             big = b"x" * (17 << 20)
-            eq(status(lambda: unary("Unary", big))[0], grpc.StatusCode.RESOURCE_EXHAUSTED, "oversized request")
+            eq(call_status(lambda: unary("Unary", big))[0], grpc.StatusCode.RESOURCE_EXHAUSTED, "oversized request")
         finally:
             ch.close()
         notes = lambda name, ext="txt": read_notes(p.state, name, ext)  # noqa: E731
